@@ -1,0 +1,35 @@
+"""Flag parsing shared by several commands."""
+from __future__ import annotations
+
+import argparse
+import ast
+
+
+def parse_key_value(text: str) -> tuple[str, object]:
+    """`key=value` with value read as a Python literal when it is one (3, 0.5, True, "x"), else a string."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return key.strip(), value
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """`256` or `256x320` (H x W)."""
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size like 256 or 256x320, got {text!r}") from None
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"expected a size like 256 or 256x320, got {text!r}")
+    return parts[0], parts[1]
+
+
+def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32", help="autocast precision (bf16 is fast on CPUs with AMX/AVX512-bf16)")

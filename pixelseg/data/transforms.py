@@ -1,0 +1,87 @@
+"""Joint image + mask augmentation on top of torchvision.transforms.v2.
+
+The image and its mask are wrapped as `tv_tensors.Image` / `tv_tensors.Mask`, so every geometric
+transform moves both the same way, and torchvision resamples masks with nearest neighbour (no new
+values: a mask only ever holds its own values and 255). Padding (crops larger than the image,
+rotation corners) fills masks with 255 = ignore, never with a real class, so the loss does not
+learn "border = background".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as TF
+
+from pixelseg.data.folder import IGNORE_INDEX
+
+FILL = {tv_tensors.Image: 0, tv_tensors.Mask: IGNORE_INDEX}
+
+
+class RandomScale(v2.Transform):
+    """Resize by a factor drawn uniformly from [min_scale, max_scale].
+
+    Images: bilinear with antialiasing. Masks: "nearest-exact", which picks the source pixel under
+    each output pixel's centre, the same geometry bilinear uses; plain "nearest" (torch's legacy
+    rule, floor(i * in / out)) would shift the mask up to half a source pixel up-left of its image.
+    """
+
+    def __init__(self, min_scale: float, max_scale: float):
+        super().__init__()
+        self.min_scale, self.max_scale = min_scale, max_scale
+
+    def make_params(self, flat_inputs):
+        return {"scale": float(torch.empty(1).uniform_(self.min_scale, self.max_scale))}
+
+    def transform(self, inpt, params):
+        height, width = TF.get_size(inpt)
+        size = [max(1, round(height * params["scale"])), max(1, round(width * params["scale"]))]
+        if isinstance(inpt, tv_tensors.Mask):
+            return TF.resize(inpt, size, interpolation=v2.InterpolationMode.NEAREST_EXACT)
+        return TF.resize(inpt, size, interpolation=v2.InterpolationMode.BILINEAR, antialias=True)
+
+
+@dataclass
+class AugmentConfig:
+    """What the training augmentation does. Sizes are (H, W); None = keep the image size."""
+
+    crop_size: tuple[int, int] | None = None
+    scale: tuple[float, float] = (0.75, 1.25)
+    hflip: float = 0.5
+    vflip: float = 0.0
+    rotation: float = 0.0  # degrees, ±
+    color_jitter: float = 0.2  # brightness, contrast and saturation ± this fraction
+
+
+class JointTransform:
+    """Callable `(image uint8 (3,H,W), mask (H,W)) -> (image, mask)` running a v2 pipeline on both."""
+
+    def __init__(self, pipeline: v2.Transform):
+        self.pipeline = pipeline
+
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor):
+        image, mask = self.pipeline(tv_tensors.Image(image), tv_tensors.Mask(mask))
+        return image.as_subclass(torch.Tensor), mask.as_subclass(torch.Tensor)
+
+
+def train_transform(config: AugmentConfig) -> JointTransform:
+    """The training pipeline: scale, rotate, crop (padding 255 in masks), flip, colour jitter."""
+    steps: list[v2.Transform] = []
+    if tuple(config.scale) != (1.0, 1.0):  # tuple(): a config file gives lists
+        steps.append(RandomScale(*config.scale))
+    if config.rotation:
+        # Bilinear for the image (the default, nearest, makes jagged edges); torchvision always
+        # rotates masks with nearest whatever this says.
+        steps.append(v2.RandomRotation(config.rotation, interpolation=v2.InterpolationMode.BILINEAR, fill=FILL))
+    if config.crop_size is not None:
+        steps.append(v2.RandomCrop(config.crop_size, pad_if_needed=True, fill=FILL))
+    if config.hflip:
+        steps.append(v2.RandomHorizontalFlip(config.hflip))
+    if config.vflip:
+        steps.append(v2.RandomVerticalFlip(config.vflip))
+    if config.color_jitter:
+        j = config.color_jitter
+        steps.append(v2.ColorJitter(brightness=j, contrast=j, saturation=j))
+    return JointTransform(v2.Compose(steps))

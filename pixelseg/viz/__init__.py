@@ -1,0 +1,1 @@
+"""Pictures: class palettes, overlays, training curves."""

@@ -1,0 +1,69 @@
+import math
+
+import pytest
+import torch
+
+from pixelseg.metrics import ConfusionMatrix, scores_from_confusion
+
+
+def test_confusion_counts_pixels_and_leaves_out_ignore():
+    target = torch.tensor([[0, 0, 1], [1, 2, 255]])
+    prediction = torch.tensor([[0, 1, 1], [1, 0, 2]])
+    cm = ConfusionMatrix(3)
+    cm.update(prediction, target)
+    assert cm.matrix.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
+
+
+def test_hand_computed_scores():
+    # rows = truth, columns = prediction
+    matrix = torch.tensor([[5, 1, 0], [2, 3, 0], [0, 0, 0]])
+    s = scores_from_confusion(matrix)
+    # class 0: TP 5, FP 2, FN 1 -> 5/8; class 1: TP 3, FP 1, FN 2 -> 3/6; class 2 absent everywhere -> None
+    assert s.per_class_iou[0] == pytest.approx(5 / 8)
+    assert s.per_class_iou[1] == pytest.approx(3 / 6)
+    assert s.per_class_iou[2] is None
+    assert s.miou == pytest.approx((5 / 8 + 3 / 6) / 2)
+    assert s.pixel_accuracy == pytest.approx(8 / 11)
+    assert s.mean_class_accuracy == pytest.approx((5 / 6 + 3 / 5) / 2)
+    assert s.per_class_dice[0] == pytest.approx(10 / 13)
+
+
+def test_class_predicted_but_absent_from_truth_counts_as_zero():
+    matrix = torch.tensor([[4, 2], [0, 0]])  # class 1 never true, predicted twice
+    s = scores_from_confusion(matrix)
+    assert s.per_class_iou == [pytest.approx(4 / 6), 0.0]
+    assert s.miou == pytest.approx((4 / 6 + 0) / 2)
+
+
+def test_accumulation_equals_one_big_batch_not_mean_of_batches():
+    torch.manual_seed(0)
+    targets = [torch.randint(0, 4, (2, 8, 8)) for _ in range(5)]
+    predictions = [torch.randint(0, 4, (2, 8, 8)) for _ in range(5)]
+    streamed = ConfusionMatrix(4)
+    for p, t in zip(predictions, targets):
+        streamed.update(p, t)
+    whole = ConfusionMatrix(4)
+    whole.update(torch.cat(predictions), torch.cat(targets))
+    assert torch.equal(streamed.matrix, whole.matrix)
+    per_batch = []
+    for p, t in zip(predictions, targets):
+        one = ConfusionMatrix(4)
+        one.update(p, t)
+        per_batch.append(one.compute().miou)
+    assert not math.isclose(streamed.compute().miou, sum(per_batch) / len(per_batch), rel_tol=1e-9)
+
+
+def test_perfect_prediction_scores_one():
+    target = torch.randint(0, 3, (4, 16, 16))
+    cm = ConfusionMatrix(3)
+    cm.update(target.clone(), target)
+    s = cm.compute()
+    assert s.miou == 1.0 and s.pixel_accuracy == 1.0
+
+
+def test_bad_input_is_refused():
+    cm = ConfusionMatrix(3)
+    with pytest.raises(ValueError, match="shape"):
+        cm.update(torch.zeros(2, 3), torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="class ids"):
+        cm.update(torch.zeros(4, dtype=torch.long), torch.tensor([0, 1, 7, 255]))
