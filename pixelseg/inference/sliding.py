@@ -1,0 +1,54 @@
+"""Logits for images larger than a network should see at once, and flip test-time augmentation.
+
+`predict_logits(model, images, window=..., flip=True)` is the one entry point the evaluator, the
+predictor and the apply effects share.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def _starts(length: int, window: int, stride: int) -> list[int]:
+    """Window start positions covering [0, length): evenly stepped, the last one flush with the end."""
+    if length <= window:
+        return [0]
+    count = math.ceil((length - window) / stride) + 1
+    return [min(i * stride, length - window) for i in range(count)]
+
+
+def sliding_window_logits(model, images: torch.Tensor, window: tuple[int, int], overlap: float = 0.25) -> torch.Tensor:
+    """Run `model` on overlapping windows of `images` (B, 3, H, W) and average the logits where
+    windows overlap. Returns (B, C, H, W). Images smaller than the window run in one piece."""
+    height, width = images.shape[-2:]
+    win_h, win_w = min(window[0], height), min(window[1], width)
+    stride_h = max(1, int(win_h * (1 - overlap)))
+    stride_w = max(1, int(win_w * (1 - overlap)))
+    total = counts = None
+    for top in _starts(height, win_h, stride_h):
+        for left in _starts(width, win_w, stride_w):
+            tile = model(images[..., top : top + win_h, left : left + win_w]).float()  # (B, C, h, w)
+            if total is None:
+                total = images.new_zeros((images.shape[0], tile.shape[1], height, width), dtype=torch.float32)
+                counts = images.new_zeros((1, 1, height, width), dtype=torch.float32)
+            total[..., top : top + win_h, left : left + win_w] += tile
+            counts[..., top : top + win_h, left : left + win_w] += 1
+    return total / counts
+
+
+def predict_logits(model, images: torch.Tensor, window: tuple[int, int] | None = None, overlap: float = 0.25, flip: bool = False) -> torch.Tensor:
+    """Logits (B, C, H, W) at the input's size: whole image or sliding window, optionally averaged
+    with the prediction on the horizontally flipped image (flipped back)."""
+
+    def once(x):
+        out = sliding_window_logits(model, x, window, overlap) if window else model(x).float()
+        if out.shape[-2:] != x.shape[-2:]:  # a network with a smaller output: resize before any argmax
+            out = F.interpolate(out, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return out
+
+    logits = once(images)
+    if flip:
+        logits = (logits + once(images.flip(-1)).flip(-1)) / 2
+    return logits
