@@ -28,9 +28,10 @@ COMMANDS = {
 }
 
 
-def _load_commands() -> dict:
+def _load_commands(names) -> dict:
     modules = {}
-    for name, module_name in COMMANDS.items():
+    for name in names:
+        module_name = COMMANDS[name]
         try:
             modules[name] = importlib.import_module(module_name)
         except ModuleNotFoundError as err:  # a command not built yet; a missing dependency still raises
@@ -39,13 +40,15 @@ def _load_commands() -> dict:
     return modules
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser, or with `only` a parser that imports just that command's module: each
+    command pulls in its own heavy libraries, and `pixelseg explain` should not wait for ONNX."""
     from pixelseg import __version__
 
     parser = argparse.ArgumentParser(prog="pixelseg", description="Semantic segmentation: every pixel gets a class.")
     parser.add_argument("--version", action="version", version=f"pixelseg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module in _load_commands().items():
+    for name, module in _load_commands([only] if only in COMMANDS else COMMANDS).items():
         command_parser = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(command_parser)
         command_parser.set_defaults(_run=module.run)
@@ -53,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(only=argv[0] if argv else None).parse_args(argv)
     try:
         return int(args._run(args) or 0)
     except PixelsegError as err:
@@ -62,3 +66,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"pixelseg {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        sys.stderr.close()
+        return 0
