@@ -58,13 +58,24 @@ def shape_region(shape: Shape, height: int, width: int) -> np.ndarray:
     raise ValueError(f"no geometry for class {shape.class_id}")
 
 
-def _distinct_colour(rng: np.random.Generator, avoid: list[np.ndarray], min_distance: float = 0.45) -> np.ndarray:
-    """A random RGB colour in [0.05, 0.95]³ at least `min_distance` away from each colour in `avoid`
-    (best of a few draws), so objects stand out from what lies under them, as real ones mostly do."""
+# Each object class has a typical hue (as sky tends to blue and grass to green), varied by ±25°;
+# the background may take any colour. Shape and colour together identify a class.
+CLASS_HUES = {"disc": 0.0, "square": 1 / 3, "triangle": 2 / 3, "bar": 1 / 6}
+
+
+def _hsv_to_rgb(h: float, s: float, v: float) -> np.ndarray:
+    k = (np.array([5.0, 3.0, 1.0]) + h * 6) % 6
+    return v - v * s * np.clip(np.minimum(k, 4 - k), 0, 1)
+
+
+def _object_colour(rng: np.random.Generator, class_id: int, avoid: list[np.ndarray], min_distance: float = 0.35) -> np.ndarray:
+    """A colour of the class's hue family, at least `min_distance` (RGB, [0, 1]³) from each colour in
+    `avoid` — what lies under the object — when a few draws can find one, so objects stand out."""
     best, best_distance = None, -1.0
     for _ in range(20):
-        colour = rng.uniform(0.05, 0.95, size=3)
-        distance = min((np.linalg.norm(colour - a) for a in avoid), default=np.inf)
+        hue = (CLASS_HUES[CLASSES[class_id]] + rng.uniform(-25, 25) / 360) % 1.0
+        colour = _hsv_to_rgb(hue, rng.uniform(0.45, 1.0), rng.uniform(0.45, 1.0))
+        distance = min(np.linalg.norm(colour - a) for a in avoid)
         if distance >= min_distance:
             return colour
         if distance > best_distance:
@@ -116,7 +127,7 @@ def render_scene(seed: int, height: int = 128, width: int = 128) -> tuple[np.nda
     shapes = random_shapes(rng, height, width)
     for shape in shapes:
         region = shape_region(shape, height, width)
-        colours.append(_distinct_colour(rng, colours))
+        colours.append(_object_colour(rng, shape.class_id, colours))
         image[region] = _texture(rng, height, width, colours[-1])[region]
         mask[region] = shape.class_id
     image += rng.normal(0, rng.uniform(0.0, 0.06), size=image.shape)  # sensor noise
