@@ -1,0 +1,69 @@
+"""`pixelseg data convert ...` and `pixelseg data check DIR`."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pixelseg.errors import PixelsegError
+
+HELP = "convert annotations (COCO, VOC, labelme, colour masks) into the folder format, or check a data folder"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    convert = sub.add_parser(
+        "convert", help="convert annotations into DIR/classes.txt, DIR/images/<split>/, DIR/masks/<split>/",
+        description="Convert annotations into the folder format. The split appears only when it converted completely.",
+    )
+    convert.add_argument("--from", dest="fmt", required=True, choices=["coco", "voc", "labelme", "color-masks"], help="source format")
+    convert.add_argument("source", metavar="SRC", help="coco: instances JSON; voc: folder with JPEGImages/ and SegmentationClass/; "
+                         "labelme: folder of .json files; color-masks: folder with images/ and masks/ (or the masks, with --images)")
+    convert.add_argument("--out", required=True, type=Path, metavar="DIR", help="output data folder (a new split is added to an existing one)")
+    convert.add_argument("--classes", metavar="FILE", help="class list, line i = class i (coco: a subset by name, line 1 = background; "
+                         "voc: names of the palette indices; labelme: fixes the ids) or, for color-masks, the colour table (.csv or .json)")
+    convert.add_argument("--split", metavar="NAME", help="split to write (default: coco: from the file name, e.g. instances_val2017 -> val; "
+                         "voc: every ImageSets/Segmentation list except trainval; others: train)")
+    convert.add_argument("--images", metavar="DIR", help="image folder (coco: default found next to the JSON, e.g. ../images/<split>; color-masks)")
+    convert.add_argument("--line-width", type=int, default=10, metavar="PX", help="labelme: width of line and linestrip shapes (default 10)")
+
+    check = sub.add_parser("check", help="statistics and loud findings for a data folder (exit 1 on errors)",
+                           description="Read every image and mask of a data folder; print counts, sizes and per-class frequencies, "
+                           "write a bar chart, and list problems. Exit status 1 on errors, 0 with warnings only.")
+    check.add_argument("root", metavar="DIR", type=Path, help="data folder (classes.txt, images/<split>/, masks/<split>/)")
+    check.add_argument("--out", metavar="CHART.png", type=Path, help="bar chart of the class frequencies (default: runs/check/<DIR name>.png)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.data_command == "convert":
+        return _convert(args)
+    return _check(args)
+
+
+def _convert(args) -> int:
+    from pixelseg.data.convert import convert
+
+    if args.images and args.fmt not in ("coco", "color-masks"):
+        raise PixelsegError(f"--images is for --from coco and --from color-masks, not {args.fmt}")
+    options = {}
+    if args.images:
+        options["images"] = args.images
+    if args.fmt == "labelme":
+        options["line_width"] = args.line_width
+    counts = convert(args.fmt, args.source, args.out, classes=args.classes, split=args.split, **options)
+    for split, count in counts.items():
+        print(f"{args.out}: wrote {count} images and masks to split {split!r}")
+    print(f"check it with: pixelseg data check {args.out}")
+    return 0
+
+
+def _check(args) -> int:
+    from pixelseg.data.check import check_folder, format_findings, format_table, write_chart
+
+    report = check_folder(args.root)
+    print(format_table(report))
+    print()
+    chart = write_chart(report, args.out or Path("runs") / "check" / f"{args.root.resolve().name}.png")
+    print(f"chart: {chart}")
+    print(format_findings(report))
+    return 1 if report.errors else 0
