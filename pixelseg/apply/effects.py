@@ -4,9 +4,7 @@ layer's pixels are taken exactly; soft (feathered) edges blend in between."""
 from __future__ import annotations
 
 import numpy as np
-import torch
 from PIL import Image, ImageFilter
-from torchvision.transforms.v2.functional import gaussian_blur
 
 # ITU-R BT.601 luma weights: how bright each primary looks.
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -26,25 +24,50 @@ def _alpha(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return alpha[..., None]
 
 
+def _alpha8(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Any mask as uint16 alpha levels 0..255, (H, W, 1); the integer twin of `_alpha`."""
+    mask = np.asarray(mask)
+    if mask.dtype == bool or not np.issubdtype(mask.dtype, np.integer):
+        if mask.shape != shape:
+            _alpha(mask, shape)  # raises the size message
+        if mask.dtype == bool:
+            return (mask.astype(np.uint16) * 255)[..., None]
+        scaled = mask.astype(np.float32) * 255.0
+        scaled += 0.5
+        np.clip(scaled, 0.0, 255.0, out=scaled)
+        return scaled.astype(np.uint16)[..., None]
+    return np.rint(_alpha(mask, shape) * 255.0).astype(np.uint16)
+
+
 def _composite(image: np.ndarray, other: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    alpha = _alpha(mask, image.shape[:2])
-    out = alpha * image.astype(np.float32) + (1.0 - alpha) * other.astype(np.float32)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    """alpha·image + (1 − alpha)·other, rounded, with alpha in 1/255 steps.
+
+    Integer arithmetic (uint16, exact) instead of float32: ~3× faster on a 640×480 frame, and it
+    runs on every frame of a video. Exact at the ends: alpha 1 gives image's pixels, alpha 0 other's.
+    """
+    a = _alpha8(mask, image.shape[:2])                                        # (H, W, 1) in 0..255
+    out = image.astype(np.uint16) * a                                         # ≤ 255·255: fits uint16
+    out += other.astype(np.uint16) * (255 - a)
+    out += 127                                                                # round to nearest
+    out //= 255
+    return out.astype(np.uint8)
 
 
 def feather(mask: np.ndarray, radius: float = 3.0, threshold: float | None = None) -> np.ndarray:
     """Soft edges: optionally threshold a probability map, then blur the alpha by `radius` pixels.
 
     Returns float32 alpha (H, W) in [0, 1]. With radius 0 the (thresholded) mask comes back as is.
+    The blur runs on the alpha as 8 bits (PIL's Gaussian, σ = radius): 1/255 steps are finer than
+    the composite's own uint8 output can show, and it is ~5× faster than a float convolution — it
+    runs on every video frame. Where the mask is 1 (or 0) all around, alpha stays exactly 1 (or 0).
     """
     alpha = _alpha(mask, np.asarray(mask).shape)[..., 0]
     if threshold is not None:
         alpha = (alpha >= threshold).astype(np.float32)
     if radius <= 0:
         return alpha
-    kernel = 2 * int(np.ceil(3 * radius)) + 1  # ±3σ holds all but 0.3% of the Gaussian
-    blurred = gaussian_blur(torch.from_numpy(alpha)[None], [kernel, kernel], [radius, radius])[0]
-    return blurred.clamp(0.0, 1.0).numpy()
+    levels = Image.fromarray(np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
+    return np.asarray(levels.filter(ImageFilter.GaussianBlur(radius)), dtype=np.float32) * (1.0 / 255.0)
 
 
 def parse_color(text: str) -> tuple[int, int, int]:
@@ -99,3 +122,41 @@ def cutout(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """An RGBA image (H, W, 4) whose alpha is the target's mask (0..255)."""
     alpha = _alpha(mask, image.shape[:2])[..., 0]
     return np.dstack([image[..., :3], np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)])
+
+
+class Effect:
+    """An effect with its settings, as the loops call it: `effect(image, alpha) -> image`.
+
+    `rgba` says whether it returns RGBA (cutout), which decides the output formats it can go into.
+    A background image is fitted to a frame size once and reused for every frame of that size.
+    """
+
+    NAMES = ("replace", "blur", "retain-color", "cutout")
+
+    def __init__(self, name: str, background=None, strength: float = 15.0):
+        if name not in self.NAMES:
+            raise ValueError(f"unknown effect {name!r}; choose one of {', '.join(self.NAMES)}")
+        if name == "replace" and background is None:
+            raise ValueError("the replace effect needs a background: an image, (r, g, b) or '#RRGGBB'")
+        if name == "blur" and not strength > 0:
+            raise ValueError(f"blur strength must be positive, got {strength}")
+        if isinstance(background, str):
+            background = parse_color(background)  # a bad colour fails now, not at the first frame
+        self.name, self.background, self.strength = name, background, strength
+        self.rgba = name == "cutout"
+        self._fitted: dict[tuple[int, int], np.ndarray] = {}
+
+    def __call__(self, image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        if self.name == "replace":
+            height, width = image.shape[:2]
+            if (height, width) not in self._fitted:
+                self._fitted = {(height, width): _background_layer(self.background, height, width)}
+            return _composite(image, self._fitted[(height, width)], alpha)
+        if self.name == "blur":
+            return blur_background(image, alpha, self.strength)
+        if self.name == "retain-color":
+            return retain_color(image, alpha)
+        return cutout(image, alpha)
+
+    def __repr__(self) -> str:
+        return f"Effect({self.name!r})"

@@ -1,41 +1,62 @@
 """pixelseg predict"""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
-from PIL import Image
-from tqdm import tqdm
+from pixelseg.cli.options import add_runtime_arguments, parse_size
+from pixelseg.inference.files import predict_files
+from pixelseg.inference.inputs import expand_inputs, split_media
+from pixelseg.inference.loading import RUNTIMES, load_predictor
 
-from pixelseg.cli.options import add_runtime_arguments
-from pixelseg.data.folder import load_image
-from pixelseg.inference.predictor import Predictor
-from pixelseg.viz.palette import mask_to_palette_image, overlay
+HELP = "segment images and videos: index masks (palette PNG) and overlays at each image's own size"
 
-HELP = "segment images: index masks (palette PNG) and overlays at each image's own size"
+__all__ = ["HELP", "add_arguments", "add_inference_arguments", "predictor_from_args", "predict_files", "run"]
 
 
-def add_arguments(parser) -> None:
-    parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--quiet", action="store_true")
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
+
+
+def add_inference_arguments(parser) -> None:
+    """The model and how to run it: shared by `predict` and `apply`."""
+    parser.add_argument("--checkpoint", required=True, help="a checkpoint (.pt), or an exported .onnx file")
+    parser.add_argument("--runtime", choices=RUNTIMES, default=None, help="torch or onnx (default: onnx for an .onnx file, else torch)")
+    parser.add_argument("--window", type=parse_size, default=None, metavar="HxW", help="sliding-window size: the network sees overlapping tiles of this size")
+    parser.add_argument("--max-size", type=positive_int, default=None, metavar="N",
+                        help="run images up to N pixels on the longer side whole; slide windows (--window, default N×N) over larger ones")
+    parser.add_argument("--input-size", type=positive_int, default=None, metavar="N",
+                        help="resize so the longer side is N before the network, faster (logits are resized back)")
+    parser.add_argument("--tta", choices=["none", "flip"], default="none", help="test-time augmentation: flip averages with the mirrored image")
+    parser.add_argument("--batch-size", type=positive_int, default=1, help="images of the same size (or video frames) per forward pass")
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N", help="CPU threads for the network (default: the runtime's choice)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_runtime_arguments(parser)
 
 
-def predict_files(predictor: Predictor, paths: list[Path], out: Path, progress: bool = True) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for path in tqdm(paths, desc="predict", disable=not progress, unit="img"):
-        image = load_image(path)
-        mask = predictor.predict(image)  # (H, W) at the image's own size
-        mask_to_palette_image(mask).save(out / f"{path.stem}.png")
-        Image.fromarray(overlay(image, mask)).save(out / f"{path.stem}_overlay.jpg", quality=90)
-        written.append(out / f"{path.stem}.png")
-    return written
+def predictor_from_args(args):
+    return load_predictor(args.checkpoint, args.runtime, args.device, args.precision, args.threads, window=args.window, flip=args.tta == "flip",
+                          max_size=args.max_size, input_size=args.input_size)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image or video files, folders, or quoted glob patterns ('photos/*.jpg')")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--probabilities", action="store_true", help="also write each class's probability as an 8-bit grey PNG")
+    add_inference_arguments(parser)
 
 
 def run(args) -> int:
-    predictor = Predictor.from_checkpoint(args.checkpoint, args.device, args.precision)
-    predict_files(predictor, [Path(p) for p in args.inputs], Path(args.out), progress=not args.quiet)
-    print(f"wrote {len(args.inputs)} masks and overlays to {args.out}")
+    predictor = predictor_from_args(args)
+    paths = expand_inputs(args.inputs)
+    predict_files(predictor, paths, Path(args.out), progress=not args.quiet, probabilities=args.probabilities, batch_size=args.batch_size)
+    images, videos = split_media(paths)
+    counts = [f"{len(images)} image{'s' * (len(images) != 1)}"] + ([f"{len(videos)} video{'s' * (len(videos) != 1)}"] if videos else [])
+    print(f"segmented {' and '.join(counts)} into {args.out}")
     return 0

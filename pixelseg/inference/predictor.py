@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from pixelseg.data.folder import normalize
 from pixelseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from pixelseg.engine.evaluator import autocast
 from pixelseg.engine.trainer import resolve_device
+from pixelseg.errors import PixelsegError
 from pixelseg.inference.sliding import predict_logits
 
 
@@ -19,31 +22,115 @@ class Predictor:
     >>> predictor = Predictor.from_checkpoint("runs/demo/best.pt")
     >>> probabilities = predictor.predict_proba(image)   # (C, H, W) float32, image (H, W, 3) uint8
     >>> mask = predictor.predict(image)                  # (H, W) uint8 class ids
+    >>> masks = predictor.predict_batch([a, b, c])       # one forward pass per group of same-size images
+
+    Options (all keep the output at the image's own size):
+        window: sliding-window size (H, W); the network sees overlapping tiles of this size.
+        max_size: slide windows only over images whose longer side exceeds this (windows of
+            `window`, or max_size × max_size); smaller images run whole.
+        flip: test-time augmentation, averaged with the prediction on the mirrored image.
+        input_size: run the network on the image resized so its longer side is this many pixels
+            (faster, for video); the logits are resized back before any argmax.
+        precision: "fp32", or "bf16"/"fp16" autocast.
+
+    OnnxPredictor (inference.onnx_predictor) has the same interface over an exported .onnx file.
     """
 
+    runtime = "torch"
+
     def __init__(self, model: torch.nn.Module, classes: list[str], mean, std, device="auto", precision: str = "fp32",
-                 window: tuple[int, int] | None = None, flip: bool = False):
+                 window: tuple[int, int] | None = None, flip: bool = False, max_size: int | None = None, input_size: int | None = None):
         self.device = resolve_device(device)
         self.model = model.to(self.device, memory_format=torch.channels_last).eval()
         self.classes, self.mean, self.std, self.precision = list(classes), tuple(mean), tuple(std), precision
         self.window, self.flip = window, flip  # sliding-window size (H, W) and flip TTA, see inference.sliding
+        self.max_size, self.input_size = max_size, input_size
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device="auto", precision: str = "fp32", **options) -> "Predictor":
         checkpoint = load_checkpoint(path)
         return cls(model_from_checkpoint(checkpoint), checkpoint["classes"], checkpoint["mean"], checkpoint["std"], device, precision, **options)
 
+    # -- what a runtime provides -------------------------------------------------------------
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The network alone: normalised (B, 3, h, w) float32 -> logits (B, C, h', w')."""
+        with autocast(self.device, self.precision):
+            return self.model(x.to(self.device, memory_format=torch.channels_last))
+
+    # -- shared by every runtime ---------------------------------------------------------------
+
+    def window_for(self, height: int, width: int) -> tuple[int, int] | None:
+        """The sliding window for an image of this size, or None to run it whole."""
+        if self.max_size is None:
+            return self.window
+        if max(height, width) <= self.max_size:
+            return None
+        return self.window or (self.max_size, self.max_size)
+
     @torch.no_grad()
+    def logits_batch(self, images: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
+        """Logits (B, C, H, W) float32 on the CPU for B images of one size, RGB uint8 (B, H, W, 3)."""
+        batch = torch.from_numpy(np.ascontiguousarray(np.stack(images) if not isinstance(images, np.ndarray) else images))
+        if batch.ndim != 4 or batch.shape[-1] != 3:
+            raise ValueError(f"expected RGB images (B, H, W, 3), got shape {tuple(batch.shape)}")
+        height, width = batch.shape[1:3]
+        images = batch.permute(0, 3, 1, 2)                                             # (B, 3, H, W) uint8, a view
+        if self.input_size and max(height, width) != self.input_size:
+            # Resized as uint8, before normalising: a quarter of the float work on a video frame.
+            scale = self.input_size / max(height, width)
+            size = (max(1, round(height * scale)), max(1, round(width * scale)))
+            images = F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=scale < 1)
+        x = normalize(images, self.mean, self.std)                                     # (B, 3, h, w) float32
+        out = predict_logits(self.forward, x, self.window_for(*x.shape[-2:]), flip=self.flip).float()  # (B, C, h, w)
+        # Channels-last (the model's layout) makes the resize and a later softmax over C several times slower.
+        out = out.contiguous()
+        if out.shape[-2:] != (height, width):  # back to the image's own size before any argmax
+            out = F.interpolate(out, size=(height, width), mode="bilinear", align_corners=False)
+        return out.cpu()
+
     def logits(self, image: np.ndarray) -> torch.Tensor:
         """Logits (C, H, W) float32 at the image's own size. Image: RGB uint8 (H, W, 3)."""
-        x = normalize(torch.from_numpy(image).permute(2, 0, 1), self.mean, self.std)[None]  # (1, 3, H, W)
-        x = x.to(self.device, memory_format=torch.channels_last)
-        with autocast(self.device, self.precision):
-            out = predict_logits(self.model, x, self.window, flip=self.flip)                # (1, C, H, W)
-        return out[0].float().cpu()
+        return self.logits_batch(image[None])[0]
 
     def predict_proba(self, image: np.ndarray) -> torch.Tensor:
+        """Class probabilities (C, H, W) float32, summing to 1 at every pixel."""
         return self.logits(image).softmax(0)
 
     def predict(self, image: np.ndarray) -> np.ndarray:
+        """Class ids (H, W) uint8."""
         return self.logits(image).argmax(0).to(torch.uint8).numpy()
+
+    def predict_batch(self, images: Sequence[np.ndarray], batch_size: int = 8) -> list[np.ndarray]:
+        """Class ids (H, W) uint8 for each image, images of any sizes; same-size images share forward passes."""
+        return [logits.argmax(0).to(torch.uint8).numpy() for logits in self.logits_many(images, batch_size)]
+
+    def logits_many(self, images: Sequence[np.ndarray], batch_size: int = 8) -> list[torch.Tensor]:
+        """Logits (C, H, W) for each image, in order; images are grouped by size into batches of up to `batch_size`."""
+        results: list[torch.Tensor | None] = [None] * len(images)
+        for indices in group_by_size([image.shape for image in images], batch_size):
+            for index, logits in zip(indices, self.logits_batch([images[i] for i in indices])):
+                results[index] = logits
+        return results
+
+    def class_index(self, target: str | int) -> int:
+        """The id of a class given by name or id; a PixelsegError lists the classes when it is neither."""
+        if isinstance(target, str) and target in self.classes:
+            return self.classes.index(target)
+        try:
+            index = int(target)
+        except (TypeError, ValueError):
+            index = -1
+        if 0 <= index < len(self.classes):
+            return index
+        listing = ", ".join(f"{i}={name}" for i, name in enumerate(self.classes))
+        raise PixelsegError(f"unknown class {target!r}; this model's classes are {listing}")
+
+
+def group_by_size(shapes: Sequence[tuple], batch_size: int) -> list[list[int]]:
+    """Indices grouped by shape (first-seen order), each group cut into runs of at most `batch_size`."""
+    groups: dict[tuple, list[int]] = {}
+    for index, shape in enumerate(shapes):
+        groups.setdefault(tuple(shape), []).append(index)
+    size = max(1, batch_size)
+    return [indices[i : i + size] for indices in groups.values() for i in range(0, len(indices), size)]

@@ -1,0 +1,74 @@
+"""An effect over photos, folders and videos on disk: where each output goes, and the photo loop.
+
+Output names: with one input file and an OUT that has a suffix, OUT is the output file. Otherwise OUT
+is a folder and each input `<stem>.<ext>` becomes `OUT/<stem>.<ext>`; cut-outs (RGBA) become
+`<stem>.png` for photos and `<stem>.webm` (VP9 with alpha) for videos whose container has no alpha.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from pixelseg.apply.effects import Effect
+from pixelseg.apply.matte import Matte
+from pixelseg.apply.video import apply_video
+from pixelseg.data.folder import load_image
+from pixelseg.errors import PixelsegError
+from pixelseg.inference.atomic import save_image
+from pixelseg.inference.predictor import Predictor
+from pixelseg.inference.video_io import ALPHA_CODECS, is_video
+
+# Still-image formats that keep an alpha channel.
+ALPHA_IMAGE_SUFFIXES = (".png", ".webp", ".tif", ".tiff")
+
+
+def apply_image(predictor: Predictor, effect: Effect, matte: Matte, image: np.ndarray) -> np.ndarray:
+    """The effect on one RGB image (H, W, 3) uint8: RGB out, or RGBA (H, W, 4) for a cut-out."""
+    return effect(image, matte(predictor.predict_proba(image)))
+
+
+def output_paths(inputs: list[Path], out: Path, effect: Effect, single: bool) -> list[Path]:
+    """Where each input's result goes (see the module docstring); checks formats and collisions first."""
+    if single and len(inputs) == 1 and out.suffix:
+        targets = [out]
+    else:
+        targets = [out / (path.stem + _suffix_for(path, effect)) for path in inputs]
+    for source, target in zip(inputs, targets):
+        if is_video(source) != is_video(target):
+            kind = "video" if is_video(source) else "photo"
+            raise PixelsegError(f"{target}: the input {source} is a {kind}, so the output must be one too (give a {kind} file name or a folder)")
+        if effect.rgba and is_video(target) and target.suffix.lower() not in ALPHA_CODECS:
+            raise PixelsegError(f"{target}: a cut-out has transparency, which a {target.suffix} video cannot hold; write .webm, .mkv, .mov or .avi")
+        if effect.rgba and not is_video(target) and target.suffix.lower() not in ALPHA_IMAGE_SUFFIXES:
+            raise PixelsegError(f"{target}: a cut-out has transparency, which {target.suffix} cannot hold; write .png or .webp")
+        if target.resolve() == source.resolve():
+            raise PixelsegError(f"{target}: the output would overwrite its input; choose another --out")
+    return targets
+
+
+def _suffix_for(path: Path, effect: Effect) -> str:
+    suffix = path.suffix.lower()
+    if not effect.rgba:
+        return path.suffix
+    if is_video(path):
+        return path.suffix if suffix in ALPHA_CODECS else ".webm"
+    return path.suffix if suffix in ALPHA_IMAGE_SUFFIXES else ".png"
+
+
+def apply_paths(predictor: Predictor, effect: Effect, matte: Matte, inputs: list[Path], targets: list[Path],
+                progress: bool = True, batch_size: int = 1) -> list[Path]:
+    """Photos one by one (each its own matte: no smoothing across photos), videos frame by frame."""
+    photos = [(s, t) for s, t in zip(inputs, targets) if not is_video(s)]
+    with tqdm(total=len(photos), desc=f"apply {effect.name}", disable=not progress or not photos, unit="img") as bar:
+        for source, target in photos:
+            matte.reset()
+            result = apply_image(predictor, effect, matte, load_image(source))
+            options = {"quality": 95} if target.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
+            save_image(result, target, **options)
+            bar.update(1)
+    for source, target in zip(inputs, targets):
+        if is_video(source):
+            apply_video(predictor, effect, matte, source, target, progress=progress, batch_size=batch_size)
+    return targets

@@ -1,0 +1,65 @@
+"""From a model's class probabilities to the alpha an effect blends with (1 = keep the pixel).
+
+    matte = Matte(target=predictor.class_index("person"), feather=2, smoothing=0.5)
+    for frame in frames:
+        alpha = matte(predictor.predict_proba(frame))   # (H, W) float32 in [0, 1]
+        out = replace_background(frame, alpha, "#00ff00")
+
+Steps, in order: the target's probability; temporal smoothing across calls (video); an optional
+threshold (a hard mask); feathering (soft edges).
+
+Smoothing is an exponential moving average of the target's probability, p̄ₜ = s·p̄ₜ₋₁ + (1 − s)·pₜ:
+per-frame predictions flicker at uncertain edges, and averaging before the threshold removes most
+of that at the cost of a lag of about s / (1 − s) frames on moving edges (1 frame at s = 0.5).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pixelseg.apply.effects import feather as feather_alpha
+
+
+def default_target(classes: list[str]) -> int:
+    """"person" when the model has such a class, else class 1 (class 0 is usually the background)."""
+    lowered = [name.lower() for name in classes]
+    if "person" in lowered:
+        return lowered.index("person")
+    return 1 if len(classes) > 1 else 0
+
+
+class Matte:
+    """Callable: probabilities (C, H, W) (torch or numpy) -> alpha (H, W) float32; keeps the smoothing state.
+
+    Args:
+        target: the class id to keep.
+        threshold: None for soft alpha (the probability itself), or P for a hard mask p >= P.
+        feather: Gaussian blur radius in pixels of the final alpha (0 = none).
+        smoothing: s in [0, 1) of the moving average across calls; 0 = every frame on its own.
+    """
+
+    def __init__(self, target: int, threshold: float | None = None, feather: float = 2.0, smoothing: float = 0.0):
+        if not 0.0 <= smoothing < 1.0:
+            raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be a probability in [0, 1], got {threshold}")
+        if feather < 0:
+            raise ValueError(f"feather must be 0 or more pixels, got {feather}")
+        self.target, self.threshold, self.feather, self.smoothing = target, threshold, feather, smoothing
+        self._average: np.ndarray | None = None
+
+    def reset(self) -> None:
+        """Forget the previous frames (a new video, a scene cut)."""
+        self._average = None
+
+    def __call__(self, probabilities) -> np.ndarray:
+        if isinstance(probabilities, torch.Tensor):
+            probabilities = probabilities.detach().float().cpu().numpy()
+        p = np.asarray(probabilities, dtype=np.float32)[self.target]                     # (H, W)
+        if self.smoothing:
+            if self._average is None or self._average.shape != p.shape:
+                self._average = p.copy()
+            else:
+                self._average = self.smoothing * self._average + (1.0 - self.smoothing) * p
+            p = self._average
+        return feather_alpha(p, self.feather, self.threshold)

@@ -1,0 +1,31 @@
+"""An effect over every frame of a video: decode -> segment -> smooth -> composite -> encode.
+
+The output has the input's frame count, size and frame rate (and its audio track when the container
+takes it); see inference.video_io for how the encoder is chosen. Frames are segmented
+`batch_size` at a time, composited in order, and the smoothing state runs across the whole video.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tqdm import tqdm
+
+from pixelseg.apply.effects import Effect
+from pixelseg.apply.matte import Matte
+from pixelseg.inference.files import frame_batches
+from pixelseg.inference.predictor import Predictor
+from pixelseg.inference.video_io import VideoReader, VideoWriter
+
+
+def apply_video(predictor: Predictor, effect: Effect, matte: Matte, source: str | Path, out: str | Path,
+                progress: bool = True, batch_size: int = 1) -> Path:
+    """Write `effect` applied to every frame of `source` into `out` (written whole or not at all)."""
+    source, out = Path(source), Path(out)
+    matte.reset()
+    with VideoReader(source) as video, VideoWriter(out, video.info, alpha=effect.rgba, audio_from=source if video.has_audio else None) as writer:
+        with tqdm(total=video.info.frames, desc=source.name, disable=not progress, unit="frame") as bar:
+            for frames in frame_batches(video, max(1, batch_size)):
+                for frame, logits in zip(frames, predictor.logits_batch(frames)):  # logits (C, H, W)
+                    writer.write(effect(frame, matte(logits.softmax(0))))
+                    bar.update(1)
+    return out

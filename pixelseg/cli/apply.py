@@ -1,0 +1,85 @@
+"""pixelseg apply"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pixelseg.apply.effects import Effect, parse_color
+from pixelseg.apply.files import apply_paths, output_paths
+from pixelseg.apply.matte import Matte, default_target
+from pixelseg.cli.predict import add_inference_arguments, predictor_from_args
+from pixelseg.data.folder import load_image
+from pixelseg.errors import PixelsegError
+from pixelseg.inference.inputs import expand_inputs
+
+HELP = "virtual background, background blur, colour retention or cut-out of a class (the person) on photos and videos"
+
+EFFECT_HELP = {
+    "replace": "replace the background with --background IMAGE or #RRGGBB (the video-call virtual background)",
+    "blur": "blur the background (--strength N pixels)",
+    "retain-color": "the target keeps its colours, everything else turns grey",
+    "cutout": "RGBA output whose alpha is the target's mask (.png photos; .webm/.mov/.mkv videos)",
+}
+
+
+def probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
+    return value
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("effect", choices=list(EFFECT_HELP), metavar="EFFECT", help="; ".join(f"{k}: {v}" for k, v in EFFECT_HELP.items()))
+    parser.add_argument("input", metavar="INPUT", help="a photo, a video, a folder of them, or a quoted glob pattern")
+    parser.add_argument("--out", required=True, help="output file (for one input file) or folder")
+    parser.add_argument("--target", default=None, metavar="CLASS", help="class name or id to keep (default: 'person' if the model has it, else class 1)")
+    parser.add_argument("--background", default=None, metavar="IMAGE|#RRGGBB", help="replace: the new background (an image is scaled to cover the frame)")
+    parser.add_argument("--strength", type=float, default=15.0, metavar="N", help="blur: Gaussian radius in pixels (default 15)")
+    parser.add_argument("--feather", type=float, default=2.0, metavar="PX", help="soften the mask's edge by a blur of this radius (default 2; 0 = none)")
+    parser.add_argument("--threshold", type=probability, default=None, metavar="P", help="hard mask: keep pixels whose target probability is >= P (default: soft, alpha = probability)")
+    parser.add_argument("--smoothing", type=probability, default=0.5, metavar="S",
+                        help="video: moving average of the probabilities across frames against flicker, weight S of the past (default 0.5; 0 = off)")
+    add_inference_arguments(parser)
+
+
+def parse_background(text: str | None):
+    """'#RRGGBB' -> (r, g, b); anything else is an image file -> RGB array. PixelsegError otherwise."""
+    if text is None:
+        raise PixelsegError("replace needs --background IMAGE or --background '#RRGGBB'")
+    if text.startswith("#"):
+        try:
+            return parse_color(text)
+        except ValueError as err:
+            raise PixelsegError(f"--background: {err}") from None
+    path = Path(text)
+    if not path.exists():
+        raise PixelsegError(f"--background {text}: neither an image file nor a colour like '#00ff00'")
+    return load_image(path)
+
+
+def run(args) -> int:
+    if args.smoothing >= 1.0:
+        raise PixelsegError("--smoothing must be below 1 (at 1 the first frame's mask would stay forever)")
+    if args.feather < 0:
+        raise PixelsegError(f"--feather must be 0 or more pixels, got {args.feather}")
+    background = parse_background(args.background) if args.effect == "replace" else None
+    try:
+        effect = Effect(args.effect, background=background, strength=args.strength)
+    except ValueError as err:
+        raise PixelsegError(str(err)) from None
+    inputs = expand_inputs([args.input])
+    out = Path(args.out)
+    single = Path(args.input).is_file()
+    targets = output_paths(inputs, out, effect, single)
+
+    predictor = predictor_from_args(args)
+    target = default_target(predictor.classes) if args.target is None else predictor.class_index(args.target)
+    matte = Matte(target, threshold=args.threshold, feather=args.feather, smoothing=args.smoothing)
+    apply_paths(predictor, effect, matte, inputs, targets, progress=not args.quiet, batch_size=args.batch_size)
+    where = targets[0] if len(targets) == 1 else out
+    print(f"{args.effect} on {len(targets)} file{'s' * (len(targets) != 1)} (target class {target} = {predictor.classes[target]!r}) -> {where}")
+    return 0

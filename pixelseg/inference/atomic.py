@@ -1,0 +1,65 @@
+"""Outputs that appear whole or not at all: write to a hidden temporary name beside the target,
+then rename over it. A rename within one folder is atomic, so an interrupted run (Ctrl-C, a bad
+frame half-way through a video, a full disk) never leaves a truncated PNG or an unplayable video
+under the name a user or a script will look for."""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path):
+    """Yield a temporary path beside `path` (same suffix, so writers pick the format from it);
+    rename it to `path` when the block succeeds, delete it when the block raises."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path):
+    """Like `atomic_path` for a folder of many files (a video's per-frame masks): filled under a
+    temporary name, then swapped in for any previous folder of that name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.is_dir():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def save_image(image: Image.Image | np.ndarray, path: str | Path, **options) -> Path:
+    """Save a PIL image or an RGB/RGBA/gray uint8 array atomically; `options` go to PIL (quality=...)."""
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    with atomic_path(path) as tmp:
+        image.save(tmp, format=_pil_format(Path(path)), **options)
+    return Path(path)
+
+
+def _pil_format(path: Path) -> str:
+    # The temporary name ends in ".tmp.png"; PIL would guess from it too, but say it outright.
+    extension = path.suffix.lower()
+    Image.init()
+    if extension not in Image.EXTENSION:
+        raise ValueError(f"{path}: unknown image format {extension!r} (use .png, .jpg, .webp, ...)")
+    return Image.EXTENSION[extension]

@@ -1,0 +1,148 @@
+"""Prediction over files: images in batches, videos frame by frame, every output written atomically.
+
+Per image `<stem>.<ext>`, in the output folder:
+    <stem>.png                 class ids as a palette PNG (values = ids, viewers show colours)
+    <stem>_overlay.jpg         class colours blended over the photo
+    <stem>_prob_<class>.png    with probabilities=True: P(class) as 8-bit grey (255 = 1.0), one per class
+Per video `<stem>.<ext>`:
+    <stem>_overlay.<ext>       the overlay as a video: same frame count, size and frame rate
+    <stem>_masks/NNNNNN.png    class ids of frame NNNNNN (palette PNGs: exact, unlike a lossy video)
+    <stem>_probabilities/NNNNNN_<class>.png   with probabilities=True
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from pixelseg.data.folder import load_image
+from pixelseg.errors import PixelsegError
+from pixelseg.inference.atomic import atomic_dir, save_image
+from pixelseg.inference.inputs import split_media
+from pixelseg.inference.predictor import Predictor
+from pixelseg.inference.video_io import VideoReader, VideoWriter
+from pixelseg.viz.palette import mask_to_palette_image, overlay
+
+# A buffer of decoded images waiting for same-size partners is flushed past this many batches' worth.
+MAX_BUFFERED_BATCHES = 4
+
+
+def safe_name(text: str) -> str:
+    """A class name as a file-name part: letters, digits, '-', '_' and '.', the rest '_'."""
+    return re.sub(r"[^\w.-]+", "_", text).strip("_") or "class"
+
+
+def image_outputs(out: Path, stem: str, classes: list[str], probabilities: bool) -> list[Path]:
+    names = [f"{stem}.png", f"{stem}_overlay.jpg"] + ([f"{stem}_prob_{safe_name(c)}.png" for c in classes] if probabilities else [])
+    return [out / name for name in names]
+
+
+def video_outputs(out: Path, path: Path, probabilities: bool) -> list[Path]:
+    names = [f"{path.stem}_overlay{path.suffix}", f"{path.stem}_masks"] + ([f"{path.stem}_probabilities"] if probabilities else [])
+    return [out / name for name in names]
+
+
+def predict_files(predictor: Predictor, paths: list[Path], out: Path, progress: bool = True, probabilities: bool = False,
+                  batch_size: int = 1) -> list[Path]:
+    """Segment every image and video in `paths` into `out`; returns the mask paths (a video's: its masks folder), in input order."""
+    out = Path(out)
+    paths = [Path(p) for p in paths]
+    images, videos = split_media(paths)
+    _refuse_overwriting_inputs(predictor, paths, images, videos, out, probabilities)
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[Path, Path] = {}
+    with tqdm(total=len(images), desc="predict", disable=not progress or not images, unit="img") as bar:
+        for path, image, logits in _batched(predictor, images, batch_size):
+            written[path] = _write_image_outputs(out, path.stem, image, logits, predictor.classes, probabilities)
+            bar.update(1)
+    for path in videos:
+        written[path] = predict_video(predictor, path, out, progress=progress, probabilities=probabilities, batch_size=batch_size)
+    return [written[p] for p in paths]
+
+
+def _refuse_overwriting_inputs(predictor, paths, images, videos, out, probabilities) -> None:
+    inputs = {p.resolve() for p in paths}
+    planned = [o for p in images for o in image_outputs(out, p.stem, predictor.classes, probabilities)]
+    planned += [o for p in videos for o in video_outputs(out, p, probabilities)]
+    for output in planned:
+        if output.resolve() in inputs:
+            raise PixelsegError(f"{output}: an output would overwrite this input; choose another --out folder")
+
+
+def _batched(predictor: Predictor, paths: list[Path], batch_size: int) -> Iterator[tuple[Path, np.ndarray, torch.Tensor]]:
+    """(path, image, logits (C, H, W)) for every image, same-size images sharing forward passes.
+
+    Images are decoded one at a time into per-size buckets; a full bucket runs at once, and when too
+    many images wait for partners the fullest bucket runs as it is, so memory stays bounded.
+    """
+    buckets: dict[tuple, list[tuple[Path, np.ndarray]]] = {}
+    batch_size = max(1, batch_size)
+
+    def run(shape):
+        bucket = buckets.pop(shape)
+        logits = predictor.logits_batch([image for _, image in bucket])
+        for (path, image), one in zip(bucket, logits):
+            yield path, image, one
+
+    for path in paths:
+        image = load_image(path)
+        buckets.setdefault(image.shape, []).append((path, image))
+        if len(buckets[image.shape]) >= batch_size:
+            yield from run(image.shape)
+        elif sum(len(b) for b in buckets.values()) > MAX_BUFFERED_BATCHES * batch_size:
+            yield from run(max(buckets, key=lambda s: len(buckets[s])))
+    for shape in list(buckets):
+        yield from run(shape)
+
+
+def _write_image_outputs(out: Path, stem: str, image: np.ndarray, logits: torch.Tensor, classes: list[str], probabilities: bool) -> Path:
+    mask = logits.argmax(0).to(torch.uint8).numpy()  # (H, W): logits are already at the image's size
+    mask_path = save_image(mask_to_palette_image(mask), out / f"{stem}.png")
+    save_image(overlay(image, mask), out / f"{stem}_overlay.jpg", quality=90)
+    if probabilities:
+        for name, grey in zip(classes, probability_images(logits)):
+            save_image(grey, out / f"{stem}_prob_{safe_name(name)}.png")
+    return mask_path
+
+
+def probability_images(logits: torch.Tensor) -> np.ndarray:
+    """Logits (C, H, W) -> softmax probabilities as uint8 (C, H, W), 255 = 1.0."""
+    return (logits.softmax(0) * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
+
+
+def frame_batches(frames: Iterable[np.ndarray], batch_size: int) -> Iterator[list[np.ndarray]]:
+    """Consecutive frames in lists of up to `batch_size`."""
+    batch = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) >= batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def predict_video(predictor: Predictor, path: Path, out: Path, progress: bool = True, probabilities: bool = False, batch_size: int = 1) -> Path:
+    """Overlay video and per-frame masks (see the module docstring); returns the masks folder."""
+    overlay_path, masks_path, *rest = video_outputs(out, path, probabilities)
+    with VideoReader(path) as video, VideoWriter(overlay_path, video.info, audio_from=path if video.has_audio else None) as writer, \
+            atomic_dir(masks_path) as masks_tmp, (atomic_dir(rest[0]) if rest else contextlib.nullcontext()) as probs_tmp:
+        index = 0
+        with tqdm(total=video.info.frames, desc=path.name, disable=not progress, unit="frame") as bar:
+            for frames in frame_batches(video, max(1, batch_size)):
+                for frame, logits in zip(frames, predictor.logits_batch(frames)):
+                    mask = logits.argmax(0).to(torch.uint8).numpy()
+                    writer.write(overlay(frame, mask))
+                    mask_to_palette_image(mask).save(masks_tmp / f"{index:06d}.png")  # the folder is renamed whole
+                    if probs_tmp is not None:
+                        for name, grey in zip(predictor.classes, probability_images(logits)):
+                            Image.fromarray(grey).save(probs_tmp / f"{index:06d}_{safe_name(name)}.png")
+                    index += 1
+                    bar.update(1)
+    return masks_path
