@@ -3,11 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test docs figures bench clean
+.PHONY: demo test docs figures bench-deps clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -e '.[dev]'
 	touch $@
 
@@ -19,3 +18,9 @@ test: $(BIN)/.installed
 
 clean:
 	rm -rf runs build *.egg-info
+
+# Peers measured by bench/ only. mediapipe 0.10.14 pins protobuf<5, which would break onnx and
+# tensorboard, so it goes in without its own dependencies (it needs only these two besides).
+bench-deps: $(BIN)/.installed
+	$(BIN)/pip install "segmentation-models-pytorch>=0.3.3"
+	$(BIN)/pip install --no-deps "mediapipe==0.10.14" opencv-python-headless attrs

@@ -1,4 +1,28 @@
-"""Pixel-wise losses. Logits (B, C, H, W); targets index masks (B, H, W) with 255 = ignore."""
+"""Pixel-wise losses: cross-entropy, soft Dice, focal, and weighted sums of them.
+
+Every loss takes logits and a target and returns a scalar:
+
+    mode "multiclass"   logits (B, C, H, W), softmax over C
+                        target (B, H, W) integer class ids, 255 = ignore,
+                            or (B, C, H, W) one-hot (an all-zero pixel = ignore)
+    mode "binary"       logits (B, 1, H, W), sigmoid: the probability of the foreground
+                        target (B, H, W) integer 0 / 1, 255 = ignore,
+                            or (B, 1, H, W) float 0. / 1. (no ignore in that form)
+
+The mode is always explicit: a (B, 1, H, W) output is a binary model, never a one-class softmax,
+and mixing them up is an error that says which shapes were given and which were expected.
+
+Averaging (pixels marked ignore count nowhere, neither in numerators nor in denominators):
+    ce       mean over the counted pixels; with class weights w, sum(w_t · nll) / sum(w_t), as
+             torch.nn.functional.cross_entropy does.
+    focal    the same weighted mean of (1 - p_t)^gamma · nll (gamma = 0 is exactly ce).
+    dice     1 - mean over classes of (2 Σ p·y + s) / (Σ p + Σ y + s), sums over the whole batch
+             (batch Dice: a small object in one image does not get an image's worth of weight),
+             s = smoothing. A class absent from the batch's target is left out of the mean: it has
+             no region to overlap, and its "Dice" would only measure how small its probabilities
+             are, which cross-entropy already pushes down. Binary mode scores the foreground only.
+    ce+dice  w_ce · ce + w_dice · dice (both default 1).
+"""
 from __future__ import annotations
 
 import torch
@@ -7,20 +31,178 @@ import torch.nn.functional as F
 
 from pixelseg.data.folder import IGNORE_INDEX
 
+LOSSES = ("ce", "dice", "ce+dice", "focal")
+MODES = ("multiclass", "binary")
 
-class CrossEntropyLoss(nn.Module):
-    """Cross-entropy averaged over the non-ignored pixels, optionally class-weighted."""
 
-    def __init__(self, weight: torch.Tensor | None = None, ignore_index: int = IGNORE_INDEX):
+def _shape(t: torch.Tensor) -> str:
+    return f"{tuple(t.shape)} {str(t.dtype).replace('torch.', '')}"
+
+
+def prepare_target(logits: torch.Tensor, target: torch.Tensor, mode: str, ignore_index: int = IGNORE_INDEX):
+    """Check shapes and dtypes; return (index target (B, H, W) long with ignore_index, valid (B, H, W) bool).
+
+    Raises ValueError naming what was given and what is expected.
+    """
+    if mode not in MODES:
+        raise ValueError(f"loss mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if logits.dim() != 4 or not logits.is_floating_point():
+        raise ValueError(f"logits must be float (B, C, H, W), got {_shape(logits)}")
+    batch, channels, height, width = logits.shape
+    if mode == "binary" and channels != 1:
+        raise ValueError(f"binary mode expects logits (B, 1, H, W) (one channel + sigmoid), got {_shape(logits)}; "
+                         "for C-channel softmax outputs use mode='multiclass'")
+    if mode == "multiclass" and channels < 2:
+        raise ValueError(f"multiclass mode expects logits (B, C, H, W) with C >= 2, got {_shape(logits)}; "
+                         "a one-channel output is a binary model: use mode='binary'")
+
+    if target.dim() == 4:  # one-hot form
+        if tuple(target.shape) != (batch, channels, height, width):
+            raise ValueError(f"one-hot target must have the logits' shape {(batch, channels, height, width)}, got {_shape(target)}")
+        onehot = target.float()
+        if not ((onehot == 0) | (onehot == 1)).all() or (onehot.sum(1) > 1).any():
+            raise ValueError(f"a (B, C, H, W) target must be one-hot (0/1, at most one 1 per pixel), got values outside that in {_shape(target)}")
+        if mode == "binary":
+            return onehot[:, 0].long(), torch.ones_like(onehot[:, 0], dtype=torch.bool)
+        valid = onehot.sum(1) > 0                                       # (B, H, W)
+        index = onehot.argmax(1).masked_fill(~valid, ignore_index)      # (B, H, W)
+        return index, valid
+
+    if target.dim() != 3 or target.is_floating_point() or target.dtype == torch.bool:
+        raise ValueError(f"target must be integer class ids (B, H, W) or one-hot (B, C, H, W), got {_shape(target)} "
+                         f"for logits {_shape(logits)}")
+    if tuple(target.shape) != (batch, height, width):
+        raise ValueError(f"target (B, H, W) must match the logits' batch and size {(batch, height, width)}, got {_shape(target)}")
+    target = target.long()
+    valid = target != ignore_index
+    classes = 2 if mode == "binary" else channels
+    bad = valid & ((target < 0) | (target >= classes))
+    if bad.any():
+        raise ValueError(f"target holds {int(target[bad][0])}, not a class id of {mode} mode (0..{classes - 1}, {ignore_index} = ignore)")
+    return target, valid
+
+
+def _valid_mean(per_pixel: torch.Tensor, weight_per_pixel: torch.Tensor) -> torch.Tensor:
+    # No counted pixel at all (a crop of pure ignore): 0, still attached to the graph.
+    return (per_pixel * weight_per_pixel).sum() / weight_per_pixel.sum().clamp(min=torch.finfo(per_pixel.dtype).tiny)
+
+
+class SegmentationLoss(nn.Module):
+    """Base: holds mode, ignore index and optional class weights (C,) — (2,) = (background, foreground) in binary mode."""
+
+    def __init__(self, mode: str = "multiclass", weight: torch.Tensor | None = None, ignore_index: int = IGNORE_INDEX):
         super().__init__()
-        self.register_buffer("weight", weight)
-        self.ignore_index = ignore_index
+        if mode not in MODES:
+            raise ValueError(f"loss mode must be one of {', '.join(MODES)}, got {mode!r}")
+        self.mode, self.ignore_index = mode, ignore_index
+        self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32))
+
+    def _pixel_weights(self, index: torch.Tensor, valid: torch.Tensor, num_classes: int) -> torch.Tensor:
+        """(B, H, W) float: the class weight of each counted pixel, 0 for ignored ones."""
+        if self.weight is None:
+            return valid.float()
+        if self.weight.numel() != num_classes:
+            raise ValueError(f"{self.weight.numel()} class weights for {num_classes} classes ({self.mode} mode)")
+        return self.weight[index.masked_fill(~valid, 0)] * valid
+
+    def _nll_and_pt(self, logits: torch.Tensor, index: torch.Tensor, valid: torch.Tensor):
+        """Per-pixel negative log-likelihood of the true class and its probability, (B, H, W) each."""
+        logits = logits.float()  # losses in fp32 even under autocast: log-softmax of bf16 loses digits
+        safe = index.masked_fill(~valid, 0)
+        if self.mode == "binary":
+            z = logits[:, 0]                                                # (B, H, W)
+            nll = F.binary_cross_entropy_with_logits(z, safe.float(), reduction="none")
+        else:
+            log_p = logits.log_softmax(1)                                   # (B, C, H, W)
+            nll = -log_p.gather(1, safe.unsqueeze(1)).squeeze(1)           # (B, H, W)
+        return nll, torch.exp(-nll)
+
+
+class CrossEntropyLoss(SegmentationLoss):
+    """Cross-entropy averaged over the counted pixels (class-weighted like F.cross_entropy); BCE in binary mode."""
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits.float(), target, weight=self.weight, ignore_index=self.ignore_index)
+        index, valid = prepare_target(logits, target, self.mode, self.ignore_index)
+        if self.mode == "multiclass":
+            if self.weight is not None and self.weight.numel() != logits.shape[1]:
+                raise ValueError(f"{self.weight.numel()} class weights for {logits.shape[1]} classes (multiclass mode)")
+            # The fused kernel: faster and leaner than log_softmax + gather.
+            loss = F.cross_entropy(logits.float(), index, weight=self.weight, ignore_index=self.ignore_index)
+            return loss if valid.any() else logits.sum() * 0.0  # all ignored: 0, not F.cross_entropy's NaN
+        nll, _ = self._nll_and_pt(logits, index, valid)
+        return _valid_mean(nll, self._pixel_weights(index, valid, 2))
 
 
-def build_loss(name: str = "ce", weight: torch.Tensor | None = None, **options) -> nn.Module:
+class FocalLoss(SegmentationLoss):
+    """Focal loss (Lin et al., 2017): cross-entropy scaled by (1 - p_t)^gamma, so pixels already
+    classified well count less and the hard ones (small, rare, boundaries) more. gamma = 0 is ce."""
+
+    def __init__(self, mode: str = "multiclass", weight=None, ignore_index: int = IGNORE_INDEX, gamma: float = 2.0):
+        super().__init__(mode, weight, ignore_index)
+        self.gamma = gamma
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        index, valid = prepare_target(logits, target, self.mode, self.ignore_index)
+        nll, p_t = self._nll_and_pt(logits, index, valid)
+        classes = 2 if self.mode == "binary" else logits.shape[1]
+        return _valid_mean((1 - p_t).pow(self.gamma) * nll, self._pixel_weights(index, valid, classes))
+
+
+class DiceLoss(SegmentationLoss):
+    """Soft Dice: 1 - mean over classes present in the target of (2 Σ p·y + s) / (Σ p + Σ y + s)."""
+
+    def __init__(self, mode: str = "multiclass", weight=None, ignore_index: int = IGNORE_INDEX, smooth: float = 1.0):
+        super().__init__(mode, None, ignore_index)  # class weights are for the pixel losses, not Dice
+        self.smooth = smooth
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        index, valid = prepare_target(logits, target, self.mode, self.ignore_index)
+        logits = logits.float()
+        v = valid.unsqueeze(1).float()                                      # (B, 1, H, W)
+        if self.mode == "binary":
+            probs = logits.sigmoid()                                        # (B, 1, H, W): foreground only
+            onehot = (index == 1).unsqueeze(1).float()                      # (B, 1, H, W)
+        else:
+            probs = logits.softmax(1)                                       # (B, C, H, W)
+            onehot = F.one_hot(index.masked_fill(~valid, 0), logits.shape[1]).permute(0, 3, 1, 2).float()
+        probs, onehot = probs * v, onehot * v                               # ignored pixels count nowhere
+        intersection = (probs * onehot).sum((0, 2, 3))                      # (C,)
+        sizes = probs.sum((0, 2, 3)) + onehot.sum((0, 2, 3))                # (C,)  |A| + |B|
+        dice = (2 * intersection + self.smooth) / (sizes + self.smooth).clamp(min=1e-12)
+        present = onehot.sum((0, 2, 3)) > 0
+        if not present.any():
+            return logits.sum() * 0.0
+        return 1 - dice[present].mean()
+
+
+class CombinedLoss(nn.Module):
+    """Σ weight_i · loss_i, e.g. ce + dice."""
+
+    def __init__(self, parts: dict[str, nn.Module], weights: dict[str, float]):
+        super().__init__()
+        self.parts = nn.ModuleDict(parts)
+        self.weights = {name: float(weights.get(name, 1.0)) for name in parts}
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return sum(self.weights[name] * part(logits, target) for name, part in self.parts.items())
+
+
+def build_loss(name: str = "ce", weight: torch.Tensor | None = None, mode: str = "multiclass", weights: dict | None = None,
+               ignore_index: int = IGNORE_INDEX, gamma: float = 2.0, smooth: float = 1.0) -> nn.Module:
+    """The loss `name` ("ce", "dice", "ce+dice", "focal").
+
+    weight: class weights (C,) for ce and focal. weights: the terms' factors for "ce+dice", e.g. {"ce": 1, "dice": 0.5}.
+    """
     if name == "ce":
-        return CrossEntropyLoss(weight=weight, **options)
-    raise ValueError(f"unknown loss {name!r}")
+        return CrossEntropyLoss(mode, weight, ignore_index)
+    if name == "focal":
+        return FocalLoss(mode, weight, ignore_index, gamma=gamma)
+    if name == "dice":
+        return DiceLoss(mode, None, ignore_index, smooth=smooth)
+    if name == "ce+dice":
+        unknown = set(weights or {}) - {"ce", "dice"}
+        if unknown:
+            raise ValueError(f"loss weights are for 'ce' and 'dice', got {sorted(unknown)}")
+        parts = {"ce": CrossEntropyLoss(mode, weight, ignore_index), "dice": DiceLoss(mode, None, ignore_index, smooth=smooth)}
+        return CombinedLoss(parts, weights or {})
+    raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")

@@ -10,6 +10,11 @@ figures: that is how papers report mIoU, and it weighs every pixel of the split 
     pixel accuracy  = sum_c TP_c / all counted pixels                       (micro average)
     mean class acc. = mean over classes present in ground truth of TP_c / (TP_c + FN_c)   (macro)
     Dice_c (= F1_c) = 2 TP_c / (2 TP_c + FP_c + FN_c)
+    mean Dice       = mean of Dice_c over the same classes as mIoU                        (macro)
+
+Macro averages give every class the same say however many pixels it has (a pole counts as much as
+the road), which is what mIoU is for; pixel accuracy is the one micro average, and is dominated by
+the big classes. docs/training.md says more.
 """
 from __future__ import annotations
 
@@ -54,6 +59,8 @@ class SegmentationScores:
     mean_class_accuracy: float
     per_class_iou: list[float | None]
     per_class_dice: list[float | None]
+    mean_dice: float = float("nan")
+    per_class_accuracy: list[float | None] | None = None
 
     def as_dict(self, class_names: list[str] | None = None) -> dict:
         names = class_names or [str(i) for i in range(len(self.per_class_iou))]
@@ -61,8 +68,10 @@ class SegmentationScores:
             "miou": self.miou,
             "pixel_accuracy": self.pixel_accuracy,
             "mean_class_accuracy": self.mean_class_accuracy,
+            "mean_dice": self.mean_dice,
             "per_class_iou": dict(zip(names, self.per_class_iou)),
             "per_class_dice": dict(zip(names, self.per_class_dice)),
+            "per_class_accuracy": dict(zip(names, self.per_class_accuracy or [None] * len(names))),
         }
 
 
@@ -94,4 +103,6 @@ def scores_from_confusion(matrix: torch.Tensor) -> SegmentationScores:
         mean_class_accuracy=_nanmean(class_accuracy),
         per_class_iou=_nan_to_none(iou),
         per_class_dice=_nan_to_none(dice),
+        mean_dice=_nanmean(dice),
+        per_class_accuracy=_nan_to_none(class_accuracy),
     )

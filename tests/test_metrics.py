@@ -26,6 +26,35 @@ def test_hand_computed_scores():
     assert s.pixel_accuracy == pytest.approx(8 / 11)
     assert s.mean_class_accuracy == pytest.approx((5 / 6 + 3 / 5) / 2)
     assert s.per_class_dice[0] == pytest.approx(10 / 13)
+    # Dice = F1 = 2 TP / (2 TP + FP + FN): class 1 -> 6 / 9; mean over the same classes as mIoU (macro).
+    assert s.per_class_dice[1] == pytest.approx(6 / 9)
+    assert s.mean_dice == pytest.approx((10 / 13 + 6 / 9) / 2)
+    assert s.per_class_accuracy == [pytest.approx(5 / 6), pytest.approx(3 / 5), None]
+
+
+def test_macro_and_micro_averages_differ_on_imbalanced_classes():
+    # 98 road pixels all right, 2 pole pixels all wrong: pixel accuracy (micro) 0.98, mean class
+    # accuracy (macro) 0.5, mIoU (macro) (98/100 + 0) / 2.
+    s = scores_from_confusion(torch.tensor([[98, 0], [2, 0]]))
+    assert s.pixel_accuracy == pytest.approx(0.98)
+    assert s.mean_class_accuracy == pytest.approx(0.5)
+    assert s.miou == pytest.approx(0.49)
+
+
+def test_as_dict_names_every_score():
+    d = scores_from_confusion(torch.tensor([[5, 1], [2, 3]])).as_dict(["a", "b"])
+    assert set(d) == {"miou", "pixel_accuracy", "mean_class_accuracy", "mean_dice", "per_class_iou", "per_class_dice", "per_class_accuracy"}
+    assert list(d["per_class_iou"]) == ["a", "b"] and d["per_class_accuracy"]["b"] == pytest.approx(3 / 5)
+
+
+def test_confusion_heatmap_png(tmp_path):
+    from PIL import Image
+
+    from pixelseg.viz.plots import plot_confusion
+
+    path = plot_confusion(torch.tensor([[5, 1, 0], [2, 3, 0], [0, 0, 0]]).numpy(), ["a", "b", "c"], tmp_path / "confusion.png")
+    with Image.open(path) as image:
+        assert image.format == "PNG" and min(image.size) >= 200
 
 
 def test_class_predicted_but_absent_from_truth_counts_as_zero():

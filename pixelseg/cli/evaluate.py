@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from pixelseg.cli.options import add_runtime_arguments
+from pixelseg.cli.options import add_runtime_arguments, parse_size
 from pixelseg.data.collate import pad_collate
 from pixelseg.data.folder import SegmentationFolder
 from pixelseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
@@ -14,7 +14,7 @@ from pixelseg.engine.evaluator import evaluate
 from pixelseg.engine.trainer import resolve_device
 from pixelseg.errors import DataError
 
-HELP = "score a checkpoint on a split: per-class IoU, mIoU, pixel accuracy"
+HELP = "score a checkpoint on a split: per-class IoU, Dice and accuracy, mIoU, pixel accuracy, confusion matrix"
 
 
 def add_arguments(parser) -> None:
@@ -22,16 +22,28 @@ def add_arguments(parser) -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--split", default="val")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the scores as JSON")
+    parser.add_argument("--confusion", default=None, metavar="PNG", help="also draw the confusion matrix (row-normalised heatmap) to this file")
+    parser.add_argument("--tta", choices=["none", "flip"], default="none", help="test-time augmentation: flip = average with the mirrored image's prediction")
+    parser.add_argument("--window", type=parse_size, default=None, metavar="HxW", help="sliding-window inference with windows of this size (overlap 1/4), for large images")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--quiet", action="store_true")
     add_runtime_arguments(parser)
 
 
 def format_table(scores: dict) -> str:
-    lines = [f"{'class':<20} {'IoU':>8}"]
+    def cell(value) -> str:
+        return "—" if value is None else f"{value:.4f}"
+
+    lines = [f"{'class':<20} {'IoU':>8} {'Dice/F1':>8} {'accuracy':>8}"]
     for name, iou in scores["per_class_iou"].items():
-        lines.append(f"{name:<20} {'—' if iou is None else f'{iou:.4f}':>8}")
+        dice = scores.get("per_class_dice", {}).get(name)
+        accuracy = scores.get("per_class_accuracy", {}).get(name)
+        lines.append(f"{name:<20} {cell(iou):>8} {cell(dice):>8} {cell(accuracy):>8}")
     lines.append(f"{'mIoU':<20} {scores['miou']:>8.4f}")
+    if "mean_dice" in scores:
+        lines.append(f"{'mean Dice/F1':<20} {scores['mean_dice']:>8.4f}")
+    if "mean_class_accuracy" in scores:
+        lines.append(f"{'mean class accuracy':<20} {scores['mean_class_accuracy']:>8.4f}")
     lines.append(f"{'pixel accuracy':<20} {scores['pixel_accuracy']:>8.4f}")
     return "\n".join(lines)
 
@@ -44,11 +56,19 @@ def run(args) -> int:
         raise DataError(f"{Path(args.data) / 'classes.txt'}: classes {dataset.classes} differ from the checkpoint's {checkpoint['classes']}")
     device = resolve_device(args.device)
     loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, collate_fn=pad_collate)
-    confusion, _ = evaluate(model.to(device, memory_format=torch.channels_last), loader, dataset.num_classes, device, args.precision, progress=not args.quiet)
+    confusion, _ = evaluate(model.to(device, memory_format=torch.channels_last), loader, dataset.num_classes, device, args.precision,
+                            progress=not args.quiet, window=args.window, flip=args.tta == "flip")
     scores = confusion.compute().as_dict(dataset.classes)
     print(format_table(scores))
     if args.json:
-        wanted = {k: scores[k] for k in ("miou", "pixel_accuracy", "per_class_iou")}
+        # Macro averages (miou, mean_dice, mean_class_accuracy) over classes; pixel accuracy micro; see docs/training.md.
+        scores["confusion"] = confusion.matrix.cpu().tolist()  # rows = truth, columns = prediction
+        scores["evaluation"] = {"split": args.split, "tta": args.tta, "window": list(args.window) if args.window else None}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(wanted, indent=2))
+        Path(args.json).write_text(json.dumps(scores, indent=2))
+    if args.confusion:
+        from pixelseg.viz.plots import plot_confusion  # matplotlib: only when asked for
+
+        Path(args.confusion).parent.mkdir(parents=True, exist_ok=True)
+        plot_confusion(confusion.matrix.cpu().numpy(), dataset.classes, args.confusion)
     return 0

@@ -30,6 +30,11 @@ def parse_size(text: str) -> tuple[int, int]:
     return parts[0], parts[1]
 
 
-def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)")
-    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32", help="autocast precision (bf16 is fast on CPUs with AMX/AVX512-bf16)")
+def add_runtime_arguments(parser: argparse.ArgumentParser, defaults: bool = True) -> None:
+    """--device and --precision. defaults=False: a flag not given leaves no attribute (so a config
+    file's value can stand; see cli/train.py)."""
+    device_default = "auto" if defaults else argparse.SUPPRESS
+    precision_default = "fp32" if defaults else argparse.SUPPRESS
+    parser.add_argument("--device", default=device_default, help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=precision_default,
+                        help="autocast precision: bf16 is fast on CPUs with AMX/AVX512-bf16; fp16 on CUDA only (default: fp32)")

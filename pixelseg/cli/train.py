@@ -1,44 +1,129 @@
-"""pixelseg train"""
+"""pixelseg train
+
+    pixelseg train --data DATA --out RUN [flags]
+    pixelseg train --config configs/camvid.yaml --data DATA --out RUN [flags]   # flags override the file
+    pixelseg train --resume RUN [--epochs N]                                    # continue RUN exactly
+    torchrun --nproc_per_node 2 -m pixelseg train ...                           # data parallel
+"""
 from __future__ import annotations
 
+import argparse
+import os
+from pathlib import Path
+
 from pixelseg.cli.options import add_runtime_arguments, parse_key_value, parse_size
-from pixelseg.data.transforms import AugmentConfig
-from pixelseg.engine.trainer import TrainConfig, train
+from pixelseg.engine.config import ConfigError, TrainConfig, load_config, merge, read_config_file
+from pixelseg.engine.trainer import train
 
 HELP = "train a model on a folder-format data set"
 
+D = TrainConfig(data="")  # the defaults, for the help texts
+S = argparse.SUPPRESS     # a flag not given leaves no value: the config file's (or the default) stands
+
+# Flags whose value goes straight to the TrainConfig field of the same name.
+PLAIN = ("data", "out", "model", "epochs", "time_budget", "patience", "batch_size", "optimizer", "lr", "momentum", "weight_decay",
+         "schedule", "warmup_steps", "min_lr_factor", "grad_clip", "loss", "class_weights", "max_class_weight", "focal_gamma",
+         "dice_smooth", "shuffle", "train_split", "val_split", "precision", "channels_last", "freeze_bn", "sync_bn", "device",
+         "num_workers", "seed", "preview_images")
+AUGMENT = ("crop_size", "scale", "hflip", "vflip", "rotation", "color_jitter")
+
+
+def optional_int(text: str) -> int | None:
+    return None if text.lower() in ("none", "null", "0") else int(text)
+
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--data", required=True, help="data folder (classes.txt, images/<split>, masks/<split>)")
-    parser.add_argument("--out", default="runs/train", help="run folder for best.pt, last.pt, metrics.csv, curves.png")
-    parser.add_argument("--model", default="unet", help="architecture name (see pixelseg.list_models())")
-    parser.add_argument("--model-option", action="append", type=parse_key_value, default=[], metavar="KEY=VALUE", help="architecture option, repeatable (e.g. upsample=bilinear)")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--weight-decay", type=float, default=1e-4)
-    parser.add_argument("--crop-size", type=parse_size, default=None, help="random crop H or HxW for training (default: whole images)")
-    parser.add_argument("--scale", type=float, nargs=2, default=(0.75, 1.25), metavar=("MIN", "MAX"), help="random rescale range")
-    parser.add_argument("--train-split", default="train")
-    parser.add_argument("--val-split", default="val")
-    parser.add_argument("--num-workers", type=int, default=0, help="data loader processes (0: load in the training process)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_runtime_arguments(parser)
+    run = parser.add_argument_group("run")
+    run.add_argument("--config", default=None, metavar="FILE", help="YAML with TrainConfig keys (e.g. configs/camvid.yaml or a run's config.yaml)")
+    run.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt (its config.yaml, flags on top)")
+    run.add_argument("--data", default=S, help="data folder (classes.txt, images/<split>, masks/<split>)")
+    run.add_argument("--out", default=S, help=f"run folder: config.yaml, best.pt, last.pt, metrics.csv, curves.png, tb/, predictions/ (default: {D.out})")
+    run.add_argument("--epochs", type=optional_int, default=S, help=f"at most this many epochs; 'none' for no limit (default: {D.epochs}; "
+                     "with --time-budget and no --epochs anywhere: none)")
+    run.add_argument("--time-budget", type=float, default=S, metavar="MINUTES", help="at most this many minutes of training + validation")
+    run.add_argument("--patience", type=optional_int, default=S, metavar="EPOCHS", help="early stopping: end after this many epochs without a better val mIoU")
+    run.add_argument("--seed", type=int, default=S, help=f"(default: {D.seed}) same seed, same data, same machine: same metrics")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", default=S, help=f"architecture name (see pixelseg.list_models(); default: {D.model})")
+    model.add_argument("--model-option", action="append", type=parse_key_value, default=S, metavar="KEY=VALUE", help="architecture option, repeatable (e.g. base_channels=16)")
+    model.add_argument("--freeze-bn", action="store_true", default=S, help="BatchNorm keeps its running statistics (small batches; DDP on CPU)")
+    model.add_argument("--sync-bn", action="store_true", default=S, help="SyncBatchNorm across torchrun processes (CUDA)")
+
+    opt = parser.add_argument_group("optimisation")
+    opt.add_argument("--batch-size", type=int, default=S, help=f"per process (default: {D.batch_size})")
+    opt.add_argument("--optimizer", choices=["adamw", "sgd"], default=S, help=f"(default: {D.optimizer})")
+    opt.add_argument("--lr", type=float, default=S, help=f"peak learning rate (default: {D.lr})")
+    opt.add_argument("--momentum", type=float, default=S, help=f"SGD momentum (default: {D.momentum})")
+    opt.add_argument("--weight-decay", type=float, default=S, help=f"(default: {D.weight_decay})")
+    opt.add_argument("--schedule", choices=["poly", "cosine", "constant"], default=S, help=f"decay after warm-up (default: {D.schedule})")
+    opt.add_argument("--warmup-steps", type=int, default=S, help=f"linear warm-up steps (default: {D.warmup_steps})")
+    opt.add_argument("--min-lr-factor", type=float, default=S, help="the schedule's floor, as a fraction of --lr (default: 0)")
+    opt.add_argument("--grad-clip", type=float, default=S, metavar="NORM", help="clip the global gradient norm (default: off)")
+
+    loss = parser.add_argument_group("loss")
+    loss.add_argument("--loss", choices=["ce", "dice", "ce+dice", "focal"], default=S, help=f"(default: {D.loss})")
+    loss.add_argument("--loss-weight", action="append", type=parse_key_value, default=S, metavar="TERM=W", help="factor of a ce+dice term, e.g. dice=0.5")
+    loss.add_argument("--class-weights", default=S, metavar="none|inverse|median|FILE", help="per-class weights for ce/focal: from the training masks' "
+                      "pixel frequencies, or a file of one number per class (default: none)")
+    loss.add_argument("--max-class-weight", type=float, default=S, help="cap on computed class weights")
+    loss.add_argument("--focal-gamma", type=float, default=S, help=f"(default: {D.focal_gamma})")
+    loss.add_argument("--dice-smooth", type=float, default=S, help=f"(default: {D.dice_smooth})")
+
+    data = parser.add_argument_group("data and augmentation")
+    data.add_argument("--crop-size", type=parse_size, default=S, help="random crop H or HxW for training (default: whole images)")
+    data.add_argument("--scale", type=float, nargs=2, default=S, metavar=("MIN", "MAX"), help=f"random rescale range (default: {D.augment.scale[0]} {D.augment.scale[1]})")
+    data.add_argument("--hflip", type=float, default=S, metavar="P", help=f"horizontal flip probability (default: {D.augment.hflip})")
+    data.add_argument("--vflip", type=float, default=S, metavar="P", help=f"vertical flip probability (default: {D.augment.vflip})")
+    data.add_argument("--rotation", type=float, default=S, metavar="DEGREES", help="random rotation ± (default: 0)")
+    data.add_argument("--color-jitter", type=float, default=S, help=f"brightness/contrast/saturation ± (default: {D.augment.color_jitter})")
+    data.add_argument("--no-shuffle", dest="shuffle", action="store_false", default=S, help="keep the training images in file order")
+    data.add_argument("--train-split", default=S)
+    data.add_argument("--val-split", default=S)
+    data.add_argument("--num-workers", type=int, default=S, help="data loader processes (0: load in the training process)")
+    data.add_argument("--preview-images", type=int, default=S, help=f"validation images drawn with predictions every epoch (default: {D.preview_images})")
+
+    add_runtime_arguments(parser, defaults=False)
+    parser.add_argument("--no-channels-last", dest="channels_last", action="store_false", default=S, help="keep NCHW memory layout")
+
+
+def overrides_from_args(args) -> dict:
+    """The config values the flags given on the command line set (and only those)."""
+    given = vars(args)
+    values = {key: given[key] for key in PLAIN if key in given}
+    if "model_option" in given:
+        values["model_options"] = dict(given["model_option"])
+    if "loss_weight" in given:
+        values["loss_weights"] = {k: float(v) for k, v in given["loss_weight"]}
+    augment = {key: given[key] for key in AUGMENT if key in given}
+    if augment:
+        values["augment"] = augment
+    return values
 
 
 def config_from_args(args) -> TrainConfig:
-    return TrainConfig(
-        data=args.data, out=args.out, model=args.model, model_options=dict(args.model_option), epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-        augment=AugmentConfig(crop_size=args.crop_size, scale=tuple(args.scale)),
-        train_split=args.train_split, val_split=args.val_split, precision=args.precision, device=args.device,
-        num_workers=args.num_workers, seed=args.seed,
-    )
+    """Defaults < --config file (or the resumed run's config.yaml) < flags."""
+    overrides = overrides_from_args(args)
+    if args.resume:
+        if args.config:
+            raise ConfigError("--resume takes the run's own config.yaml; leave out --config")
+        run = Path(args.resume)
+        if "out" in overrides and Path(overrides["out"]).resolve() != run.resolve():
+            raise ConfigError(f"--resume {run} continues that folder; --out cannot point elsewhere")
+        if not (run / "last.pt").is_file():
+            raise ConfigError(f"{run / 'last.pt'}: not found; nothing to resume (was the run started with --out {run}?)")
+        return load_config(run / "config.yaml", {**overrides, "out": str(run)})
+    file_values = read_config_file(args.config) if args.config else {}
+    if "time_budget" in overrides and "epochs" not in overrides and "epochs" not in file_values:
+        overrides["epochs"] = None  # --time-budget alone: the budget decides, not the default epoch count
+    values = merge(merge(TrainConfig(data="").as_dict(), file_values), overrides)
+    return TrainConfig.from_dict(values, source=args.config or "command line").check()
 
 
 def run(args) -> int:
     config = config_from_args(args)
-    best = train(config, progress=not args.quiet)
-    print(f"best val mIoU {best['miou']:.4f}; checkpoints and curves in {config.out}")
+    best = train(config, progress=not args.quiet, resume=bool(args.resume))
+    if best and int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line, not one per process
+        print(f"best val mIoU {best['miou']:.4f}; checkpoints and curves in {config.out}")
     return 0

@@ -8,13 +8,23 @@ A checkpoint is a dict saved with torch.save:
     mean, std    input normalisation
     epoch, metrics, config             where training stood
     optimizer, scheduler, rng          for an exact resume (absent from exported/slim files)
+
+Training writes two (engine/trainer.py):
+    last.pt   the full state after the latest epoch; `--resume RUN` continues from it. Besides the
+              above: "scaler" (fp16), "history" (metrics.csv's rows), "best_miou", "best_epoch",
+              "elapsed" (seconds of the run so far). "scheduler" is {"step": optimizer steps taken}
+              (the schedule is a function of the step and the progress, see engine/schedules.py);
+              "rng" is one entry per process (see rng_state).
+    best.pt   slim: the weights of the epoch with the best validation mIoU, for inference.
 """
 from __future__ import annotations
 
 import os
+import random
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from pixelseg.errors import PixelsegError
@@ -81,3 +91,25 @@ def model_from_checkpoint(checkpoint: dict) -> torch.nn.Module:
     model = create_model(spec["name"], spec["num_classes"], spec["in_channels"], **spec["options"])
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval()
+
+
+def rng_state(loader_generator: torch.Generator | None = None) -> dict:
+    """Every random state this process draws from: Python, NumPy, torch (CPU and CUDA) and the
+    DataLoader's generator (it seeds the shuffling and the worker processes)."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    if loader_generator is not None:
+        state["loader"] = loader_generator.get_state()
+    return state
+
+
+def set_rng_state(state: dict, loader_generator: torch.Generator | None = None) -> None:
+    """Put back what rng_state() recorded."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if loader_generator is not None and "loader" in state:
+        loader_generator.set_state(state["loader"])

@@ -4,11 +4,12 @@ from __future__ import annotations
 import torch
 from tqdm import tqdm
 
+from pixelseg.engine import distributed
 from pixelseg.metrics import ConfusionMatrix
 
 
 def autocast(device: torch.device, precision: str):
-    """bf16 autocast where asked for (CPU or CUDA); fp32 otherwise."""
+    """bf16 (CPU or CUDA) or fp16 (CUDA) autocast where asked for; fp32 otherwise."""
     if precision not in ("fp32", "bf16", "fp16"):
         raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
@@ -16,20 +17,39 @@ def autocast(device: torch.device, precision: str):
 
 
 @torch.no_grad()
-def evaluate(model, loader, num_classes: int, device, precision: str = "fp32", loss_fn=None, progress: bool = True, channels_last: bool = True):
-    """Returns (ConfusionMatrix over the split, mean loss per batch or None)."""
+def evaluate(model, loader, num_classes: int, device, precision: str = "fp32", loss_fn=None, progress: bool = True,
+             channels_last: bool = True, window: tuple[int, int] | None = None, flip: bool = False, all_ranks: bool = False):
+    """Returns (ConfusionMatrix over the split, loss over the split or None).
+
+    The loss is each batch's loss weighted by its counted (non-ignore) pixels: for cross-entropy and
+    focal exactly the mean over every counted pixel of the split, whatever the batching or sharding.
+
+    window: sliding-window size (H, W) for images larger than the network should see at once;
+    flip: average with the prediction on the mirrored image (test-time augmentation). Both go
+    through inference.sliding.predict_logits, as prediction does.
+    all_ranks: under torchrun, every process scored its own shard of the split; sum the confusion
+    matrices and losses of all of them (every process must call this then).
+    """
+    # Imported here: pixelseg.inference imports this module's autocast (a cycle at import time).
+    from pixelseg.inference.sliding import predict_logits
+
     device = torch.device(device)
     model.eval()
     confusion = ConfusionMatrix(num_classes, device=device)
-    total_loss, batches = 0.0, 0
+    total_loss = torch.zeros(2, dtype=torch.float64, device=device)  # (Σ batch loss × its counted pixels, Σ counted pixels)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     for images, masks in tqdm(loader, desc="evaluate", leave=False, disable=not progress, unit="batch"):
         images = images.to(device, memory_format=memory_format, non_blocking=True)  # (B, 3, H, W)
         masks = masks.to(device, non_blocking=True)                                  # (B, H, W)
         with autocast(device, precision):
-            logits = model(images)                                                   # (B, C, H, W)
+            logits = predict_logits(model, images, window=window, flip=flip)         # (B, C, H, W) float32
         if loss_fn is not None:
-            total_loss += float(loss_fn(logits, masks))
-            batches += 1
+            counted = int((masks != confusion.ignore_index).sum())
+            total_loss[0] += float(loss_fn(logits, masks)) * counted
+            total_loss[1] += counted
         confusion.update(logits.argmax(1), masks)
-    return confusion, (total_loss / batches if batches else None)
+    if all_ranks:
+        distributed.all_reduce_sum(confusion.matrix)
+        distributed.all_reduce_sum(total_loss)
+    counted = float(total_loss[1])
+    return confusion, (float(total_loss[0]) / counted if loss_fn is not None and counted else None)

@@ -36,13 +36,29 @@ def test_evaluate_prints_table_and_writes_json(run_dir, scenes, tmp_path, capsys
     out_json = tmp_path / "scores.json"
     assert main(["evaluate", "--checkpoint", str(run_dir / "best.pt"), "--data", str(scenes), "--split", "val", "--json", str(out_json), "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert "mIoU" in printed and "pixel accuracy" in printed and "triangle" in printed
+    for words in ("mIoU", "mean Dice/F1", "mean class accuracy", "pixel accuracy", "triangle"):
+        assert words in printed
     scores = json.loads(out_json.read_text())
-    assert set(scores) == {"miou", "pixel_accuracy", "per_class_iou"}
+    assert {"miou", "pixel_accuracy", "mean_class_accuracy", "mean_dice", "per_class_iou", "per_class_dice", "per_class_accuracy",
+            "confusion"} <= set(scores)
     assert list(scores["per_class_iou"]) == ["background", "disc", "square", "triangle", "bar"]
     present = [v for v in scores["per_class_iou"].values() if v is not None]
     assert all(0.0 <= v <= 1.0 for v in present)
-    assert scores["miou"] == pytest.approx(sum(present) / len(present))
+    assert scores["miou"] == pytest.approx(sum(present) / len(present))  # macro: a plain mean over classes
+    confusion = np.array(scores["confusion"])
+    assert confusion.shape == (5, 5) and scores["pixel_accuracy"] == pytest.approx(np.trace(confusion) / confusion.sum())  # micro
+
+
+def test_evaluate_with_flip_tta_sliding_window_and_confusion_png(run_dir, scenes, tmp_path, capsys):
+    plain, tta = tmp_path / "plain.json", tmp_path / "tta.json"
+    assert main(["evaluate", "--checkpoint", str(run_dir / "best.pt"), "--data", str(scenes), "--json", str(plain), "--quiet"]) == 0
+    assert main(["evaluate", "--checkpoint", str(run_dir / "best.pt"), "--data", str(scenes), "--json", str(tta), "--quiet",
+                 "--tta", "flip", "--window", "32x32", "--confusion", str(tmp_path / "confusion.png")]) == 0
+    a, b = json.loads(plain.read_text()), json.loads(tta.read_text())
+    assert b["evaluation"] == {"split": "val", "tta": "flip", "window": [32, 32]}
+    assert np.array(a["confusion"]).sum() == np.array(b["confusion"]).sum() == 4 * 48 * 48  # every pixel counted once
+    with Image.open(tmp_path / "confusion.png") as png:
+        assert png.format == "PNG"
 
 
 def test_predict_writes_palette_mask_at_original_size_and_overlay(run_dir, tmp_path):

@@ -1,0 +1,163 @@
+"""TrainConfig: everything a training run depends on, saved as RUN/config.yaml.
+
+    pixelseg train --config configs/camvid.yaml --data DATA --out RUN     # flags override the file
+    pixelseg train --config RUN/config.yaml --out RUN2 --seed 1          # reproduce, or vary, a run
+
+Precedence: TrainConfig's defaults < the config file < command-line flags.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from pixelseg.data.transforms import AugmentConfig
+from pixelseg.errors import PixelsegError
+
+
+class ConfigError(PixelsegError):
+    """A config file or value that cannot be used; the message names the key."""
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str = "runs/train"
+    model: str = "unet"
+    model_options: dict = field(default_factory=dict)
+    # How long: at most `epochs` epochs and at most `time_budget` minutes of wall-clock time (training
+    # + validation), whichever ends first; None = no limit of that kind (one of them must be set).
+    epochs: int | None = 10
+    time_budget: float | None = None
+    patience: int | None = None        # stop after this many epochs without a better val mIoU
+    batch_size: int = 8                # per process; under torchrun the global batch is world_size × this
+    optimizer: str = "adamw"           # adamw | sgd
+    lr: float = 2e-3
+    momentum: float = 0.9              # sgd only
+    weight_decay: float = 1e-4
+    schedule: str = "poly"             # poly | cosine | constant, after linear warm-up
+    warmup_steps: int = 50
+    min_lr_factor: float = 0.0         # the schedule never goes below lr × this
+    grad_clip: float | None = None     # max global gradient norm; None = no clipping
+    loss: str = "ce"                   # ce | dice | ce+dice | focal
+    loss_weights: dict = field(default_factory=dict)   # "ce+dice" terms, e.g. {"ce": 1.0, "dice": 0.5}
+    class_weights: str = "none"        # none | inverse | median | a file of C numbers (ce and focal)
+    max_class_weight: float | None = None
+    focal_gamma: float = 2.0
+    dice_smooth: float = 1.0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    shuffle: bool = True
+    train_split: str = "train"
+    val_split: str = "val"
+    precision: str = "fp32"            # fp32 | bf16 (CPU or CUDA autocast) | fp16 (CUDA, with a GradScaler)
+    channels_last: bool = True
+    freeze_bn: bool = False            # BatchNorm uses and keeps its running statistics (small batches, DDP on CPU)
+    sync_bn: bool = False              # SyncBatchNorm across processes (torchrun on CUDA)
+    device: str = "auto"
+    num_workers: int = 0
+    seed: int = 0
+    preview_images: int = 4            # validation images drawn with their predictions every epoch
+
+    def as_dict(self) -> dict:
+        """Plain types only (tuples as lists), as written to config.yaml."""
+        return _plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "config") -> "TrainConfig":
+        values = dict(values)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        augment = values.get("augment", {})
+        if isinstance(augment, dict):
+            aug_known = {f.name for f in dataclasses.fields(AugmentConfig)}
+            bad = sorted(set(augment) - aug_known)
+            if bad:
+                raise ConfigError(f"{source}: unknown augment key(s) {', '.join(bad)} (known: {', '.join(sorted(aug_known))})")
+            for key in ("crop_size", "scale"):  # YAML gives lists
+                if augment.get(key) is not None:
+                    augment[key] = tuple(augment[key])
+            values["augment"] = AugmentConfig(**augment)
+        if "data" not in values or values["data"] in (None, ""):
+            raise ConfigError(f"{source}: no data folder (set `data:` in the file or pass --data)")
+        return cls(**values)
+
+    def check(self) -> "TrainConfig":
+        """Refuse values that would fail later, or silently do something else. Returns self."""
+        choices = {"optimizer": ("adamw", "sgd"), "schedule": ("poly", "cosine", "constant"),
+                   "loss": ("ce", "dice", "ce+dice", "focal"), "precision": ("fp32", "bf16", "fp16")}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
+        if self.epochs is None and self.time_budget is None:
+            raise ConfigError("set epochs, time_budget (minutes) or both: without either the run would never end")
+        for key in ("epochs", "batch_size", "patience"):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+        for key in ("lr", "time_budget", "grad_clip", "max_class_weight"):
+            value = getattr(self, key)
+            if value is not None and not value > 0:
+                raise ConfigError(f"{key} must be positive, got {value!r}")
+        if self.warmup_steps < 0 or self.weight_decay < 0 or self.num_workers < 0:
+            raise ConfigError("warmup_steps, weight_decay and num_workers cannot be negative")
+        return self
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def read_config_file(path: str | Path) -> dict:
+    """The mapping in a YAML file (as given: TrainConfig keys, `augment` nested)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys, got {type(values).__name__}")
+    return values
+
+
+def merge(base: dict, overrides: dict) -> dict:
+    """`overrides` over `base`, one level into `augment`, `model_options` and `loss_weights` (a flag
+    changes one option, not all of them)."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if key in ("augment", "model_options", "loss_weights") and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def write_config(config: TrainConfig, path: str | Path) -> Path:
+    """RUN/config.yaml, written atomically; `pixelseg train --config` reads it back."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "# pixelseg training run: `pixelseg train --config THIS_FILE` reproduces it\n"
+    text += yaml.safe_dump(config.as_dict(), sort_keys=False)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return path
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
+    """TrainConfig from a YAML file, with `overrides` (e.g. from flags) on top."""
+    defaults = TrainConfig(data="").as_dict()
+    values = merge(merge(defaults, read_config_file(path)), overrides or {})
+    return TrainConfig.from_dict(values, source=str(path)).check()
