@@ -84,4 +84,4 @@ def train_transform(config: AugmentConfig) -> JointTransform:
     if config.color_jitter:
         j = config.color_jitter
         steps.append(v2.ColorJitter(brightness=j, contrast=j, saturation=j))
-    return JointTransform(v2.Compose(steps))
+    return JointTransform(v2.Compose(steps) if steps else v2.Identity())
