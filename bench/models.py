@@ -1,0 +1,261 @@
+"""Speed of pixelseg's models on this machine, beside two peers measured in the same run.
+
+    python bench/models.py            # everything (about 15 minutes on 2 cores)
+    python bench/models.py --quick    # one repetition of each measurement, a smoke test
+    python bench/models.py --models unet,lraspp,smp_unet_resnet18,tv_lraspp_mobilenet_v3_large
+
+Per model: parameters, forward GFLOPs at 1×3×256×256 (FLOPs = 2 × multiply-adds, counted by
+torch.utils.flop_counter), latency at 1×3×256² and 1×3×512², inference throughput at batch 8, and a
+training step's throughput (forward, cross-entropy, backward, AdamW step) at 8×3×256², in fp32 and in
+bf16 autocast with channels_last. The machine's ceiling is a 4096³ matmul in fp32 and in bf16; each
+model's achieved GFLOP/s is given as a fraction of the ceiling of its precision.
+
+Peers (installed for the benchmark only: `pip install -e '.[bench]'`): segmentation_models_pytorch's
+Unet(resnet18) and torchvision's lraspp_mobilenet_v3_large, both without pretrained weights.
+
+Every time is the best of the repetitions: on a shared machine other processes only ever add time,
+so the minimum is the steadiest estimate of what the model costs.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+import pixelseg
+
+NUM_CLASSES = 21  # PASCAL VOC's, the FCN paper's setting
+# Precision settings: name -> (bf16 autocast, channels_last).
+SETTINGS = {"fp32": (False, False), "fp32_cl": (False, True), "bf16_cl": (True, True)}
+
+
+def peer_smp_unet() -> nn.Module:
+    import segmentation_models_pytorch as smp
+
+    return smp.Unet("resnet18", encoder_weights=None, classes=NUM_CLASSES)
+
+
+def peer_tv_lraspp() -> nn.Module:
+    from torchvision.models.segmentation import lraspp_mobilenet_v3_large
+
+    tv = lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=NUM_CLASSES)
+    return _OutputOnly(tv)
+
+
+class _OutputOnly(nn.Module):
+    """torchvision's segmentation models return {"out": logits}; the benchmark wants the logits."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x)["out"]
+
+
+# Each of ours beside its peer, so that both see the same moment of a shared machine.
+MODELS = {
+    "unet": lambda: pixelseg.create_model("unet", NUM_CLASSES),
+    "smp_unet_resnet18": peer_smp_unet,
+    "lraspp": lambda: pixelseg.create_model("lraspp", NUM_CLASSES),
+    "tv_lraspp_mobilenet_v3_large": peer_tv_lraspp,
+    "fcn32s": lambda: pixelseg.create_model("fcn32s", NUM_CLASSES),
+    "fcn16s": lambda: pixelseg.create_model("fcn16s", NUM_CLASSES),
+    "fcn8s": lambda: pixelseg.create_model("fcn8s", NUM_CLASSES),
+    "segnet": lambda: pixelseg.create_model("segnet", NUM_CLASSES),
+}
+
+
+@dataclass
+class Result:
+    name: str
+    params_m: float = 0.0
+    gflops_256: float = 0.0                                       # forward, 1×3×256×256
+    train_gflops_per_image: float = 0.0                           # forward + backward, 256×256 (3 × forward)
+    latency_ms: dict = field(default_factory=dict)                # "256/fp32" -> ms
+    infer_images_per_s: dict = field(default_factory=dict)        # "fp32" -> images/s at batch 8
+    train_images_per_s: dict = field(default_factory=dict)        # "fp32" -> images/s, 8×3×256²
+
+
+def best_time(fn, repeats: int, warmup: int = 1, budget_s: float = float("inf")) -> float:
+    """Best of `repeats` timed calls after `warmup` untimed ones; stops early (after at least
+    three) once `budget_s` seconds are spent, so slow models do not take all afternoon."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    while len(times) < repeats and (len(times) < 3 or sum(times) < budget_s):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def matmul_ceiling(dtype: torch.dtype, repeats: int) -> float:
+    """GFLOP/s of a 4096³ matrix product: what the cores can do at best in `dtype`."""
+    a, b = torch.randn(4096, 4096, dtype=dtype), torch.randn(4096, 4096, dtype=dtype)
+    return 2 * 4096**3 / best_time(lambda: a @ b, repeats) / 1e9
+
+
+def forward_gflops(model: nn.Module) -> float:
+    """GFLOPs of one 1×3×256×256 forward."""
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.eval()(torch.randn(1, 3, 256, 256))
+    return counter.get_total_flops() / 1e9
+
+
+def prepare(model: nn.Module, x: torch.Tensor, setting: str):
+    bf16, channels_last = SETTINGS[setting]
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    else:
+        model = model.to(memory_format=torch.contiguous_format)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    return model, x, autocast
+
+
+def inference_time(model: nn.Module, shape: tuple, setting: str, repeats: int, budget_s: float = float("inf")) -> float:
+    model, x, autocast = prepare(model.eval(), torch.randn(shape), setting)
+
+    def run():
+        with torch.inference_mode(), autocast:
+            model(x)
+
+    return best_time(run, repeats, warmup=2, budget_s=budget_s)
+
+
+def train_time(model: nn.Module, setting: str, repeats: int, batch: int = 8) -> float:
+    model, x, autocast = prepare(model.train(), torch.randn(batch, 3, 256, 256), setting)
+    target = torch.randint(0, NUM_CLASSES, (batch, 256, 256))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step():
+        with autocast:
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return best_time(step, repeats)
+
+
+def measure(name: str, quick: bool) -> Result:
+    repeats = 1 if quick else 3
+    torch.manual_seed(0)
+    model = MODELS[name]()
+    result = Result(name, params_m=sum(p.numel() for p in model.parameters()) / 1e6)
+    result.gflops_256 = forward_gflops(model)
+    # A backward pass costs about twice the forward. (torch's counter is not used for it: it
+    # overcounts the backward of grouped convolutions by the number of groups.)
+    result.train_gflops_per_image = 3 * result.gflops_256
+    for size in (256, 512):
+        for setting in SETTINGS:
+            seconds = inference_time(model, (1, 3, size, size), setting, repeats=3 if quick else 20, budget_s=5.0)
+            result.latency_ms[f"{size}/{setting}"] = seconds * 1e3
+    for setting in ("fp32", "bf16_cl"):
+        result.infer_images_per_s[setting] = 8 / inference_time(model, (8, 3, 256, 256), setting, repeats)
+        result.train_images_per_s[setting] = 8 / train_time(model, setting, repeats)
+    return result
+
+
+def fraction(gflops_per_image: float, images_per_s: float, ceiling: float) -> str:
+    return f"{gflops_per_image * images_per_s / ceiling:.0%}"
+
+
+def report(results: list[Result], ceilings: dict, command: str, load: str) -> str:
+    lines = [
+        f"Command: `{command}`  ",
+        f"Machine: {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads; {load}  ",
+        f"Ceiling (4096³ matmul): fp32 {ceilings['fp32']:.0f} GFLOP/s, bf16 {ceilings['bf16']:.0f} GFLOP/s.",
+        "",
+        "Inference. Latency in ms at batch 1 (fp32; fp32 + channels_last; bf16 autocast + channels_last), "
+        "throughput at batch 8 in images/s, % = achieved GFLOP/s over the ceiling of that precision.",
+        "",
+        "| model | params (M) | GFLOPs 256² | 256² fp32 | 256² fp32 CL | 256² bf16 CL | 512² fp32 | 512² fp32 CL | 512² bf16 CL "
+        "| b8 fp32 img/s (%) | b8 bf16 CL img/s (%) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lat = [f"{r.latency_ms[f'{s}/{p}']:.1f}" for s in (256, 512) for p in SETTINGS]
+        infer = [
+            f"{r.infer_images_per_s[p]:.1f} ({fraction(r.gflops_256, r.infer_images_per_s[p], ceilings[p[:4]])})"
+            for p in ("fp32", "bf16_cl")
+        ]
+        lines.append(f"| {r.name} | {r.params_m:.2f} | {r.gflops_256:.2f} | " + " | ".join(lat + infer) + " |")
+    lines += [
+        "",
+        "Training step (forward, cross-entropy, backward, AdamW) at 8×3×256×256, images/s; "
+        "% = achieved GFLOP/s (forward + backward, taken as 3 × forward FLOPs) over the ceiling.",
+        "",
+        "| model | train GFLOPs / image | fp32 img/s (%) | bf16 CL img/s (%) |",
+        "|---|---:|---:|---:|",
+    ]
+    for r in results:
+        cells = [
+            f"{r.train_images_per_s[p]:.2f} ({fraction(r.train_gflops_per_image, r.train_images_per_s[p], ceilings[p[:4]])})"
+            for p in ("fp32", "bf16_cl")
+        ]
+        lines.append(f"| {r.name} | {r.train_gflops_per_image:.1f} | " + " | ".join(cells) + " |")
+    lines += ["", *ratios({r.name: r for r in results})]
+    return "\n".join(lines)
+
+
+def ratios(by_name: dict[str, Result]) -> list[str]:
+    lines = ["Ratios against the peers (higher is better for pixelseg):", ""]
+    smp, tv = by_name.get("smp_unet_resnet18"), by_name.get("tv_lraspp_mobilenet_v3_large")
+    unet, fast = by_name.get("unet"), by_name.get("lraspp")
+    if unet and smp:
+        same = unet.train_images_per_s["bf16_cl"] / smp.train_images_per_s["bf16_cl"]
+        default = unet.train_images_per_s["bf16_cl"] / smp.train_images_per_s["fp32"]
+        fp32 = unet.train_images_per_s["fp32"] / smp.train_images_per_s["fp32"]
+        lines += [
+            f"- unet training step, bf16 + channels_last, vs smp Unet(resnet18) with the same flags: **{same:.2f}×** (aim ≥ 1.5×)",
+            f"- unet training step, bf16 + channels_last, vs smp Unet(resnet18) in its fp32 default: **{default:.2f}×** (aim ≥ 4.5×)",
+            f"- unet training step, both fp32: {fp32:.2f}×",
+        ]
+    if fast and tv:
+        for size in (256, 512):
+            cells = ", ".join(f"{p} {tv.latency_ms[f'{size}/{p}'] / fast.latency_ms[f'{size}/{p}']:.2f}×" for p in SETTINGS)
+            lines.append(f"- lraspp per frame at {size}², vs torchvision lraspp_mobilenet_v3_large (its latency / ours): {cells} (aim > 1×)")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one repetition per measurement (a smoke test; numbers are rough)")
+    parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, from: {', '.join(MODELS)}")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    args = parser.parse_args()
+    names = args.models.split(",")
+    unknown = set(names) - set(MODELS)
+    if unknown:
+        parser.error(f"unknown models: {', '.join(sorted(unknown))}")
+    load_before = os.getloadavg()
+    repeats = 1 if args.quick else 3
+    # Measured before and after the models, the better kept: a busy moment lowers it.
+    ceilings = {"fp32": matmul_ceiling(torch.float32, repeats), "bf16": matmul_ceiling(torch.bfloat16, repeats)}
+    results = []
+    for name in names:
+        print(f"measuring {name} ...", file=sys.stderr, flush=True)
+        results.append(measure(name, args.quick))
+    ceilings = {"fp32": max(ceilings["fp32"], matmul_ceiling(torch.float32, repeats)), "bf16": max(ceilings["bf16"], matmul_ceiling(torch.bfloat16, repeats))}
+    load = "load average (1, 5, 15 min) before the run: {:.2f}, {:.2f}, {:.2f}; after: {:.2f}, {:.2f}, {:.2f}".format(*load_before, *os.getloadavg())
+    command = "python bench/models.py" + " ".join(["", *sys.argv[1:]]).rstrip()
+    print(report(results, ceilings, command, load))
+    if args.json:
+        args.json.write_text(json.dumps({"ceilings": ceilings, "results": [asdict(r) for r in results]}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Helpers for the serve tests: a model whose every answer is known, scenes for it, a live server.
+
+The model is the tiny U-Net (`create_model("unet", 3, base_channels=4, depth=2)`) with crafted
+weights: every convolution on the full-resolution path is a centre-tap identity, the deeper path
+is cut off, and the 1×1 head scores each pixel on its own colour:
+
+    person  = 4·R − 2.6        thing = 4·B − 2.6        background = 0      (R, B in [0, 1])
+
+so a pixel is "person" when it is clearly red, "thing" when clearly blue, and background
+otherwise. `scene()` paints render_scene's shapes in such colours, with a margin no noise crosses,
+so the model's mask equals the painted mask exactly, computed without the model.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import pixelseg
+from pixelseg.data.synthetic import render_scene
+from pixelseg.engine.checkpoint import atomic_save, checkpoint_payload
+
+CLASSES = ["background", "person", "thing"]
+# Paint per class (RGB in [0, 1]); the rule above puts each at least 0.3 / 4 away from a tie.
+COLOURS = {0: (0.32, 0.62, 0.36), 1: (0.90, 0.28, 0.22), 2: (0.22, 0.34, 0.90)}
+
+
+def colour_unet() -> torch.nn.Module:
+    """The tiny U-Net with the crafted weights described above (eval mode)."""
+    torch.manual_seed(0)
+    model = pixelseg.create_model("unet", len(CLASSES), base_channels=4, depth=2)
+    state = model.state_dict()
+    with torch.no_grad():
+        for name, tensor in state.items():
+            if name.endswith("running_mean") or (name.endswith(".bias") and "head" not in name and tensor.ndim == 1):
+                tensor.zero_()
+            elif name.endswith("running_var") or (name.endswith(".weight") and tensor.ndim == 1):
+                tensor.fill_(1.0)  # batch norms become (almost exactly) the identity
+        stem = state["encoder.stem.0.weight"]               # (2, 3, 3, 3): channel 0 = R, 1 = B
+        stem.zero_()
+        stem[0, 0, 1, 1] = stem[1, 2, 1, 1] = 1.0
+        fuse = state["decoder.skip_stages.1.fuse.0.weight"]  # (2, 2 upsampled + 2 skip, 3, 3)
+        fuse.zero_()                                         # nothing from the deeper path
+        fuse[0, 2, 1, 1] = fuse[1, 3, 1, 1] = 1.0            # the stem's R and B, unchanged
+        head_w, head_b = state["head.weight"], state["head.bias"]
+        head_w.zero_()
+        head_w[1, 0] = head_w[2, 1] = 4.0
+        head_b[:] = torch.tensor([0.0, -2.6, -2.6])
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def write_checkpoint(path: Path) -> Path:
+    """The crafted model as a pixelseg checkpoint; no normalisation (mean 0, std 1), so the model sees RGB in [0, 1]."""
+    return atomic_save(checkpoint_payload(colour_unet(), CLASSES, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), epoch=1), path)
+
+
+def scene(seed: int, height: int = 96, width: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic photo and the mask the crafted model gives it: render_scene's shapes, discs as
+    "person" and the other shapes as "thing", painted in their class colours with texture and noise."""
+    _, shapes_mask, _ = render_scene(seed, height, width)
+    mask = np.where(shapes_mask == 1, 1, np.where(shapes_mask > 1, 2, 0)).astype(np.uint8)
+    rng = np.random.default_rng(seed)
+    image = np.array([COLOURS[c] for c in range(3)])[mask]                      # (H, W, 3)
+    ys, xs = np.mgrid[0:height, 0:width] / max(height, width)
+    image = image + 0.05 * np.sin(6 * xs + 4 * ys)[..., None] + rng.uniform(-0.04, 0.04, image.shape)
+    return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8), mask
+
+
+def expected_mask(image: np.ndarray) -> np.ndarray:
+    """The crafted model's rule, in numpy."""
+    rgb = image.astype(np.float64) / 255
+    scores = np.stack([np.zeros(rgb.shape[:2]), 4 * rgb[..., 0] - 2.6, 4 * rgb[..., 2] - 2.6])
+    return scores.argmax(0).astype(np.uint8)
+
+
+@contextlib.contextmanager
+def running_server(app):
+    """Serve `app` with uvicorn on 127.0.0.1 at a free port in a background thread; yields its URL."""
+    from pixelseg.serve import listen, url_of, uvicorn_server
+
+    sock = listen("127.0.0.1", 0)
+    server = uvicorn_server(app, log_level="warning")
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield url_of(sock)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Intra-op threads for the block: one keeps a tiny model fast on a busy shared machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
