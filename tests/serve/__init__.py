@@ -40,12 +40,13 @@ def colour_unet() -> torch.nn.Module:
                 tensor.zero_()
             elif name.endswith("running_var") or (name.endswith(".weight") and tensor.ndim == 1):
                 tensor.fill_(1.0)  # batch norms become (almost exactly) the identity
-        stem = state["encoder.stem.0.weight"]               # (2, 3, 3, 3): channel 0 = R, 1 = B
+        stem = state["encoder.stem.0.weight"]               # (c0, 3, 3, 3): channel 0 = R, 1 = B
         stem.zero_()
         stem[0, 0, 1, 1] = stem[1, 2, 1, 1] = 1.0
-        fuse = state["decoder.skip_stages.1.fuse.0.weight"]  # (2, 2 upsampled + 2 skip, 3, 3)
+        fuse = state["decoder.skip_stages.1.fuse.0.weight"]  # (out, upsampled + c0 skip, 3, 3)
+        skip = fuse.shape[1] - stem.shape[0]                 # the skip's channels come after the upsampled ones
         fuse.zero_()                                         # nothing from the deeper path
-        fuse[0, 2, 1, 1] = fuse[1, 3, 1, 1] = 1.0            # the stem's R and B, unchanged
+        fuse[0, skip, 1, 1] = fuse[1, skip + 1, 1, 1] = 1.0  # the stem's R and B, unchanged
         head_w, head_b = state["head.weight"], state["head.bias"]
         head_w.zero_()
         head_w[1, 0] = head_w[2, 1] = 4.0
