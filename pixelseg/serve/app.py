@@ -57,6 +57,8 @@ EFFECTS = {
     "cutout": "the target alone on a transparent background (RGBA PNG)",
 }
 SEGMENT_FORMATS = ("png", "json", "overlay")
+# The Host names a browser sends to a server on this machine (see create_app's allowed_hosts).
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 # The page's own files only: no CDN, no inline script, so it works offline and nothing else runs in it.
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
@@ -407,10 +409,6 @@ def create_app(predictor, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = 
     return app
 
 
-# The Host header a browser sends to a server on this machine.
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-
-
 def listen(host: str = "127.0.0.1", port: int = 8000) -> socket.socket:
     """A listening TCP socket on host:port (port 0: any free port), or a PixelsegError saying why not."""
     try:
@@ -426,7 +424,6 @@ def listen(host: str = "127.0.0.1", port: int = 8000) -> socket.socket:
         sock.close()
         hint = " (another server is using it: pick another with --port)" if err.errno == errno.EADDRINUSE else ""
         raise PixelsegError(f"cannot listen on {host}:{port}: {err.strerror or err}{hint}") from None
-    sock.set_inheritable(True)
     return sock
 
 

@@ -25,8 +25,9 @@ from pixelseg.data.synthetic import render_scene
 from pixelseg.engine.checkpoint import atomic_save, checkpoint_payload
 
 CLASSES = ["background", "person", "thing"]
-# Paint per class (RGB in [0, 1]); the rule above puts each at least 0.3 / 4 away from a tie.
-COLOURS = {0: (0.32, 0.62, 0.36), 1: (0.90, 0.28, 0.22), 2: (0.22, 0.34, 0.90)}
+# Paint per class (RGB in [0, 1]). With texture and noise (±0.09) every pixel's winning score still
+# leads the next by more than 0.2: no rounding anywhere can change the argmax.
+COLOURS = {0: (0.50, 0.52, 0.49), 1: (0.92, 0.45, 0.25), 2: (0.25, 0.45, 0.92)}
 
 
 def colour_unet() -> torch.nn.Module:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import io
-import json
 import os
 import signal
 import struct
@@ -320,6 +319,7 @@ def test_a_busy_port_is_one_clear_line():
         taken.close()
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch: seconds on a busy machine
 def test_pixelseg_serve_end_to_end(checkpoint):
     """The real command in its own process: it prints its address (127.0.0.1), serves, stops on Ctrl+C."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}

@@ -75,12 +75,15 @@ def legend_pixels(page) -> list[int]:
 
 
 def save_docs_screenshot(png: bytes, path: Path) -> None:
-    """A copy for the docs, in 256 colours so it stays small."""
+    """A copy for the docs, under 150 KB: as it is when it fits, else in 256 colours."""
     image = Image.open(io.BytesIO(png)).convert("RGB")
-    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
+    image.save(path, optimize=True)
+    if path.stat().st_size >= 150_000:
+        image.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(path, optimize=True)
     assert path.stat().st_size < 150_000, f"{path} is {path.stat().st_size} bytes"
 
 
+@pytest.mark.slow
 def test_the_page_segments_a_photo_and_applies_effects(tmp_path):
     image, mask = scene(27, 120, 160)
     dropped, dropped_mask = scene(35, 120, 160)

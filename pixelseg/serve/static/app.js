@@ -203,6 +203,8 @@ function showControls() {
   for (const element of document.querySelectorAll("[data-effect]")) {
     element.hidden = element.dataset.effect !== chosen || (element.id === "clear-background" && !$("background").files.length);
   }
+  const background = $("background").files[0];
+  $("background-name").textContent = background ? background.name : "";
 }
 
 async function applyEffect() {
