@@ -19,6 +19,13 @@ test: $(BIN)/.installed
 		(apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || echo "chromium not installed: the browser test will skip"
 	$(BIN)/python -m pytest -n 2 -q
 
+# The documentation site into site/ (warnings are errors), and every figure it shows.
+docs: $(BIN)/.installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+figures: $(BIN)/.installed
+	$(BIN)/python docs/figures/make_figures.py
+
 clean:
 	rm -rf runs build *.egg-info
 
