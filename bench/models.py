@@ -1,7 +1,7 @@
 """Speed of pixelseg's models on this machine, beside two peers measured in the same run.
 
-    python bench/models.py            # everything (about 15 minutes on 2 cores)
-    python bench/models.py --quick    # one repetition of each measurement, a smoke test
+    python bench/models.py            # everything (about 25 minutes on 2 cores)
+    python bench/models.py --quick    # one round, fewer repetitions: a smoke test
     python bench/models.py --models unet,lraspp,smp_unet_resnet18,tv_lraspp_mobilenet_v3_large
 
 Per model: parameters, forward GFLOPs at 1×3×256×256 (FLOPs = 2 × multiply-adds, counted by
@@ -13,8 +13,9 @@ model's achieved GFLOP/s is given as a fraction of the ceiling of its precision.
 Peers (installed for the benchmark only: `pip install -e '.[bench]'`): segmentation_models_pytorch's
 Unet(resnet18) and torchvision's lraspp_mobilenet_v3_large, both without pretrained weights.
 
-Every time is the best of the repetitions: on a shared machine other processes only ever add time,
-so the minimum is the steadiest estimate of what the model costs.
+Every figure is the best over 3 rounds through all the models (1 with --quick): on a shared machine
+other processes only ever add time, so the best is the steadiest estimate of what a model costs, and
+rounds spread each model's chances over the whole run.
 """
 from __future__ import annotations
 
@@ -240,7 +241,7 @@ def ratios(by_name: dict[str, Result]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="one repetition per measurement (a smoke test; numbers are rough)")
+    parser.add_argument("--quick", action="store_true", help="one round, fewer repetitions (a smoke test; numbers are rough)")
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, from: {', '.join(MODELS)}")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
