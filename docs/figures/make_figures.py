@@ -60,7 +60,7 @@ EXTERNAL: dict[str, list[str] | None] = {
     "images/serve.png": ["env", "PIXELSEG_DOCS_SCREENSHOT=docs/images/serve.png", sys.executable, "-m", "pytest",
                          "tests/serve/test_browser.py", "-p", "no:xdist", "-q"],
     "camvid_from_scratch.png": [sys.executable, "bench/camvid.py", "--figure", "docs/camvid_from_scratch.png"],
-    "images/apply_effects.jpg": None,
+    "images/apply_effects.jpg": [sys.executable, "docs/figures/apply_effects.py", "--checkpoint", "runs/person/best.pt"],
 }
 
 # The chapters whose blocks make what draw() needs.
@@ -262,7 +262,7 @@ def draw(work: Path, namespaces: dict[str, dict], docs: Path = DOCS) -> list[Pat
         ax.set_title(title, fontsize=10)
         ax.axis("off")
     handles = [matplotlib.patches.Patch(color=PALETTE[i] / 255, label=f"{i} {name}") for i, name in enumerate(classes)]
-    axes[2].legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.9)
+    axes[2].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
     written.append(_figure_to_png(fig, out / "chelsea-annotation.png"))
 
     probabilities = ch1["probabilities"].numpy()

@@ -58,7 +58,6 @@ def free_port() -> int:
 # 1. The site
 
 
-@pytest.mark.xfail(reason="issue 9 unfinished: docs/figures/make_figures.py does not make every picture yet, so the strict build and the figure checks fail", strict=False)
 def test_site_builds_strict(tmp_path):
     mkdocs = BIN / "mkdocs"
     if not mkdocs.exists() or importlib.util.find_spec("mkdocstrings") is None:
@@ -163,7 +162,6 @@ def shown_pictures() -> dict[str, list[str]]:
     return shown
 
 
-@pytest.mark.xfail(reason="issue 9 unfinished: docs/figures/make_figures.py does not make every picture yet, so the strict build and the figure checks fail", strict=False)
 def test_every_picture_is_made_by_the_figures_script_and_every_figure_is_shown():
     figures = figures_module()
     made = set(figures.FIGURES)
@@ -176,7 +174,6 @@ def test_every_picture_is_made_by_the_figures_script_and_every_figure_is_shown()
     assert not not_shown, f"figures made by docs/figures/make_figures.py but shown on no page: {sorted(not_shown)}"
 
 
-@pytest.mark.xfail(reason="issue 9 unfinished: docs/figures/make_figures.py does not make every picture yet, so the strict build and the figure checks fail", strict=False)
 def test_figures_exist_and_are_small():
     for path in figures_module().FIGURES:
         file = DOCS / path
