@@ -193,6 +193,18 @@ def _figure_to_png(fig, path: Path, dpi: int = 80) -> Path:
     return _save_png(Image.open(buffer), path)
 
 
+def _column(images, gap: int = 6):
+    """Images one above the other on white, left-aligned."""
+    from PIL import Image
+
+    canvas = Image.new("RGB", (max(i.width for i in images), sum(i.height for i in images) + gap * (len(images) - 1)), "white")
+    y = 0
+    for image in images:
+        canvas.paste(image.convert("RGB"), (0, y))
+        y += image.height + gap
+    return canvas
+
+
 def _row(images, gap: int = 6, height: int | None = None):
     """Images side by side on white, each scaled to `height` (default: the first one's)."""
     from PIL import Image
@@ -303,8 +315,12 @@ def draw(work: Path, namespaces: dict[str, dict], docs: Path = DOCS) -> list[Pat
     written.append(_copy_png(work / "check-shapes.png", out / "check-shapes.png", max_side=900))
     written.append(_copy_png(work / "runs" / "shapes" / "curves.png", out / "shapes-curves.png", max_side=900))
     written.append(_copy_png(work / "runs" / "shapes" / "confusion.png", out / "shapes-confusion.png", max_side=500))
-    overlays = sorted((work / "predictions" / "shapes").glob("*_overlay.jpg"))[:5]
-    written.append(_save_png(_row([Image.open(p) for p in overlays], height=128), out / "shapes-predictions.png"))
+    # Rows: the image, its true mask, the predicted mask (the palette PNG `predict` wrote).
+    predicted = sorted(p for p in (work / "predictions" / "shapes").glob("*.png"))[:5]
+    rows = [[Image.open(work / "shapes" / "images" / "val" / p.name) for p in predicted],
+            [Image.fromarray(colorize(np.array(Image.open(work / "shapes" / "masks" / "val" / p.name)))) for p in predicted],
+            [Image.open(p).convert("RGB") for p in predicted]]
+    written.append(_save_png(_column([_row(row, height=128) for row in rows]), out / "shapes-predictions.png"))
 
     # -- chapter 5: the effects and the video ---------------------------------------------------
     effects = work / "effects"
