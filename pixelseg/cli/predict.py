@@ -24,16 +24,21 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_inference_arguments(parser) -> None:
-    """The model and how to run it: shared by `predict` and `apply`."""
-    parser.add_argument("--checkpoint", required=True, help="a checkpoint (.pt), or an exported .onnx file")
-    parser.add_argument("--runtime", choices=RUNTIMES, default=None, help="torch or onnx (default: onnx for an .onnx file, else torch)")
+def add_sizing_arguments(parser) -> None:
+    """How an image meets the network (windows, resizing, flip TTA): shared by `predict`, `apply` and `serve`."""
     parser.add_argument("--window", type=parse_size, default=None, metavar="HxW", help="sliding-window size: the network sees overlapping tiles of this size")
     parser.add_argument("--max-size", type=positive_int, default=None, metavar="N",
                         help="run images up to N pixels on the longer side whole; slide windows (--window, default N×N) over larger ones")
     parser.add_argument("--input-size", type=positive_int, default=None, metavar="N",
                         help="resize so the longer side is N before the network, faster (logits are resized back)")
     parser.add_argument("--tta", choices=["none", "flip"], default="none", help="test-time augmentation: flip averages with the mirrored image")
+
+
+def add_inference_arguments(parser) -> None:
+    """The model and how to run it: shared by `predict` and `apply`."""
+    parser.add_argument("--checkpoint", required=True, help="a checkpoint (.pt), or an exported .onnx file")
+    parser.add_argument("--runtime", choices=RUNTIMES, default=None, help="torch or onnx (default: onnx for an .onnx file, else torch)")
+    add_sizing_arguments(parser)
     parser.add_argument("--batch-size", type=positive_int, default=1, help="images of the same size (or video frames) per forward pass")
     parser.add_argument("--threads", type=positive_int, default=None, metavar="N", help="CPU threads for the network (default: the runtime's choice)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

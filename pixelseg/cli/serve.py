@@ -5,6 +5,7 @@ import ipaddress
 from pathlib import Path
 
 from pixelseg.cli.options import add_runtime_arguments
+from pixelseg.cli.predict import add_sizing_arguments
 from pixelseg.errors import PixelsegError
 
 HELP = "a local web page (and HTTP API) to try a model on photos: masks, overlays, background effects"
@@ -17,6 +18,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
     parser.add_argument("--max-mb", type=float, default=20.0, help="largest upload per request in MB (default: 20)")
     parser.add_argument("--max-megapixels", type=float, default=16.8, help="largest image in megapixels, W·H/10⁶ (default: 16.8, 4096×4096)")
+    add_sizing_arguments(parser)
     add_runtime_arguments(parser)
 
 
@@ -56,7 +58,8 @@ def run(args) -> int:
         raise PixelsegError("--max-mb and --max-megapixels must be positive")
     path = Path(args.checkpoint)
     info = _checkpoint_info(path)
-    predictor = Predictor.from_checkpoint(path, args.device, args.precision)
+    predictor = Predictor.from_checkpoint(path, args.device, args.precision, window=args.window, flip=args.tta == "flip",
+                                          max_size=args.max_size, input_size=args.input_size)
     local = _is_loopback(args.host)
     app = create_app(predictor, max_bytes=int(args.max_mb * 2**20), max_pixels=int(args.max_megapixels * 1e6), info=info,
                      allowed_hosts=list(LOOPBACK_NAMES) if local else None)

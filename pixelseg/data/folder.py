@@ -86,23 +86,29 @@ def list_samples(root: str | Path, split: str, require_masks: bool = True) -> li
     return samples
 
 
-def load_image(path: str | Path) -> np.ndarray:
-    """Read any common image as RGB uint8 (H, W, 3), EXIF orientation applied.
+def image_to_rgb(img: Image.Image) -> np.ndarray:
+    """An opened PIL image as RGB uint8 (H, W, 3), EXIF orientation applied.
 
     Grayscale, palette, RGBA (alpha dropped) and 16-bit images are converted to 8-bit RGB.
+    Decoding happens here, so a damaged file raises here (OSError and friends).
     """
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit / 32-bit integer: scale the full range into 8 bits instead of clipping.
+        array = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or array.max() > 255 else 255.0
+        gray = np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    # np.array, not np.asarray: PIL hands out read-only buffers, and torch.from_numpy warns on those.
+    return np.array(img.convert("RGB"))
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read any common image file as RGB uint8 (H, W, 3), as `image_to_rgb` converts it."""
     path = Path(path)
     try:
         with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
-            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-                # 16-bit / 32-bit integer: scale the full range into 8 bits instead of clipping.
-                array = np.asarray(img, dtype=np.float64)
-                top = 65535.0 if img.mode.startswith("I;16") or array.max() > 255 else 255.0
-                gray = np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-                return np.repeat(gray[..., None], 3, axis=2)
-            # np.array, not np.asarray: PIL hands out read-only buffers, and torch.from_numpy warns on those.
-            return np.array(img.convert("RGB"))
+            return image_to_rgb(img)
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:

@@ -35,12 +35,13 @@ from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFi
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from pixelseg import __version__
 from pixelseg.apply.effects import blur_background, cutout, feather, parse_color, replace_background, retain_color
+from pixelseg.data.folder import image_to_rgb
 from pixelseg.errors import PixelsegError
 from pixelseg.viz.palette import PALETTE, mask_to_palette_image, overlay
 
@@ -128,17 +129,6 @@ class _BodyLimit:
                 await self._reject(send, f"over {_megabytes(self.limit)}")
 
 
-def _rgb(img: Image.Image) -> np.ndarray:
-    """An opened image as RGB uint8 (H, W, 3), EXIF orientation applied: what data.folder.load_image returns for a file."""
-    img = ImageOps.exif_transpose(img)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if img.mode.startswith("I;16") or array.max() > 255 else 255.0
-        gray = np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return np.repeat(gray[..., None], 3, axis=2)
-    return np.array(img.convert("RGB"))
-
-
 def _open(data: bytes, field: str, max_pixels: int, formats=FORMATS) -> Image.Image:
     """Open an upload lazily (header only) and check it: 400 empty, 415 not an image, 413 too many pixels."""
     if not data:
@@ -167,7 +157,7 @@ def decode_image(data: bytes, field: str = "image", max_pixels: int = DEFAULT_MA
     """Uploaded bytes -> RGB uint8 (H, W, 3), or an HTTPException with a clear 4xx message."""
     img = _open(data, field, max_pixels)
     try:
-        return _rgb(img)
+        return image_to_rgb(img)
     except Exception as err:  # truncated or damaged pixel data: PIL raises a zoo of types
         raise HTTPException(400, f"{field}: corrupt or truncated {img.format} image ({err})") from None
 

@@ -310,6 +310,29 @@ def test_serve_without_a_checkpoint_is_one_clear_line(tmp_path, capsys):
     assert "\n" not in err and "checkpoint not found" in err
 
 
+def test_serve_runs_the_model_as_predict_would(checkpoint, monkeypatch, capsys):
+    """--input-size, --max-size, --window and --tta reach the predictor the page uses."""
+    import pixelseg.serve
+
+    built = {}
+
+    def spy(path, *args, **options):
+        built.update(options)
+        return original(path, *args, **options)
+
+    class StoppedServer:  # stands in for uvicorn: the user pressed Ctrl+C at once
+        def run(self, sockets):
+            raise KeyboardInterrupt
+
+    original = Predictor.from_checkpoint
+    monkeypatch.setattr(Predictor, "from_checkpoint", spy)
+    monkeypatch.setattr(pixelseg.serve, "uvicorn_server", lambda app: StoppedServer())
+    assert main(["serve", "--checkpoint", str(checkpoint), "--port", "0", "--input-size", "96", "--max-size", "512",
+                 "--window", "64x80", "--tta", "flip"]) == 0
+    assert built == {"window": (64, 80), "flip": True, "max_size": 512, "input_size": 96}
+    assert "stopped" in capsys.readouterr().out
+
+
 def test_a_busy_port_is_one_clear_line():
     taken = listen("127.0.0.1", 0)
     try:
