@@ -2,7 +2,7 @@
 
     python docs/figures/apply_effects.py --checkpoint runs/person/best.pt
 
-The checkpoint is what `pixelseg train --config configs/person.yaml --data ../shared/datasets/person
+The checkpoint is what `pixelseg train --config configs/person.yaml --data ../shared/datasets/human_seg
 --out runs/person` writes (about 30 minutes on 2 cores); the photo is scikit-image's public-domain
 `astronaut()`. The effects run through `pixelseg.apply`, the same code as `pixelseg apply`:
 
@@ -41,7 +41,7 @@ def main() -> int:
     args = parser.parse_args()
     if not args.checkpoint.is_file():
         parser.error(f"{args.checkpoint}: no such checkpoint; train one with "
-                     "`pixelseg train --config configs/person.yaml --data ../shared/datasets/person --out runs/person`")
+                     "`pixelseg train --config configs/person.yaml --data ../shared/datasets/human_seg --out runs/person`")
 
     import skimage.data
 

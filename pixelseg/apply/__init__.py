@@ -30,5 +30,5 @@ def __getattr__(name):
     raise AttributeError(f"module 'pixelseg.apply' has no attribute {name!r}")
 
 
-__all__ = ["Effect", "Matte", "apply_image", "apply_video", "blur_background", "cutout", "default_target", "feather", "parse_color",
+__all__ = ["Effect", "Matte", "apply_image", "apply_paths", "apply_video", "blur_background", "cutout", "default_target", "feather", "parse_color",
            "replace_background", "retain_color"]

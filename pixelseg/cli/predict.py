@@ -11,7 +11,7 @@ from pixelseg.inference.loading import RUNTIMES, load_predictor
 
 HELP = "segment images and videos: index masks (palette PNG) and overlays at each image's own size"
 
-__all__ = ["HELP", "add_arguments", "add_inference_arguments", "predictor_from_args", "predict_files", "run"]
+__all__ = ["HELP", "add_arguments", "add_inference_arguments", "add_sizing_arguments", "predictor_from_args", "predict_files", "run"]
 
 
 def positive_int(text: str) -> int:

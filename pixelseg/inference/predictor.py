@@ -19,7 +19,7 @@ from pixelseg.inference.sliding import predict_logits
 class Predictor:
     """Wraps a model with its classes and normalisation, as stored in its checkpoint.
 
-    >>> predictor = Predictor.from_checkpoint("runs/demo/best.pt")
+    >>> predictor = Predictor.from_checkpoint("runs/demo/run/best.pt")
     >>> probabilities = predictor.predict_proba(image)   # (C, H, W) float32, image (H, W, 3) uint8
     >>> mask = predictor.predict(image)                  # (H, W) uint8 class ids
     >>> masks = predictor.predict_batch([a, b, c])       # one forward pass per group of same-size images

@@ -3,7 +3,7 @@
     from pixelseg.inference.predictor import Predictor
     from pixelseg.serve import create_app, listen, uvicorn_server
 
-    app = create_app(Predictor.from_checkpoint("runs/demo/best.pt"))
+    app = create_app(Predictor.from_checkpoint("runs/demo/run/best.pt"))
     uvicorn_server(app).run(sockets=[listen("127.0.0.1", 8000)])
 
 See pixelseg/serve/app.py for the API and docs/serve.md for the page and curl examples.
