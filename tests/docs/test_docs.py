@@ -145,7 +145,8 @@ def test_figures_script_draws_exactly_its_figures(tutorial, tmp_path):
 # 3. Pictures: made by the figures script, and all of them shown
 
 FENCED = re.compile(r"^[ \t]*(```+|~~~+).*?^[ \t]*\1[ \t]*$", re.M | re.S)
-IMAGE_REF = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)|<img\s[^>]*src=\"([^\"]+)\"")
+# Alt text may hold one level of brackets ("out[1,1] = 7"), as Markdown allows.
+IMAGE_REF = re.compile(r"!\[(?:[^\[\]]|\[[^\[\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)|<img\s[^>]*src=\"([^\"]+)\"")
 
 
 def shown_pictures() -> dict[str, list[str]]:
