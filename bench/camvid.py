@@ -111,6 +111,9 @@ def section_text(results: dict, args, base, command: str, loads: tuple, figure: 
                      f"{os.cpu_count()} cores): they show the pipeline runs end to end, not what either network reaches in an hour. "
                      "The 60-minute comparison is `python bench/camvid.py` on a quiet machine (about 2 h 15 min).")
         lines.append("")
+    else:
+        lines.append(f"Load average {loads[0]:.1f} before, {loads[1]:.1f} after, on {os.cpu_count()} cores.")
+        lines.append("")
     lines.append("| model | parameters | epochs | steps | images/s (incl. validation) | best val mIoU (epoch) | pixel acc. |")
     lines.append("|---|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
