@@ -105,14 +105,12 @@ def section_text(results: dict, args, base, command: str, loads: tuple, figure: 
                  f"warm-up + {base.schedule} decay by time; {base.precision}, channels_last); only the network differs. "
                  "Val mIoU on the 101 full 480×360 val images, from one confusion matrix over the split; the best epoch's.")
     lines.append("")
+    lines.append(f"Load average {loads[0]:.1f} before, {loads[1]:.1f} after, on {os.cpu_count()} cores.")
+    lines.append("")
     if not full:
-        lines.append(f"**Short-budget figures, not the recipe's result.** {args.minutes:g} minutes per model instead of 60, on a "
-                     f"machine shared with other jobs (load average {loads[0]:.1f} before, {loads[1]:.1f} after, on "
-                     f"{os.cpu_count()} cores): they show the pipeline runs end to end, not what either network reaches in an hour. "
+        lines.append(f"**Short-budget figures, not the recipe's result.** {args.minutes:g} minutes per model instead of 60: "
+                     "they show the pipeline runs end to end, not what either network reaches in an hour. "
                      "The 60-minute comparison is `python bench/camvid.py` on a quiet machine (about 2 h 15 min).")
-        lines.append("")
-    else:
-        lines.append(f"Load average {loads[0]:.1f} before, {loads[1]:.1f} after, on {os.cpu_count()} cores.")
         lines.append("")
     lines.append("| model | parameters | epochs | steps | images/s (incl. validation) | best val mIoU (epoch) | pixel acc. |")
     lines.append("|---|---:|---:|---:|---:|---:|---:|")

@@ -144,18 +144,28 @@ def test_figures_script_draws_exactly_its_figures(tutorial, tmp_path):
 # ---------------------------------------------------------------------------------------------
 # 3. Pictures: made by the figures script, and all of them shown
 
-FENCED = re.compile(r"^[ \t]*(```+|~~~+).*?^[ \t]*\1[ \t]*$", re.M | re.S)
-# Alt text may hold one level of brackets ("out[1,1] = 7"), as Markdown allows.
-IMAGE_REF = re.compile(r"!\[(?:[^\[\]]|\[[^\[\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)|<img\s[^>]*src=\"([^\"]+)\"")
+IMG_SRC = re.compile(r"<img\s[^>]*src=\"([^\"]+)\"")
+
+
+def render_page(page: Path) -> str:
+    """A page as the site shows it: Python-Markdown with mkdocs.yml's extensions, so that code blocks,
+    captions with brackets and raw <img> tags are read as the site reads them."""
+    markdown = pytest.importorskip("markdown", reason="Python-Markdown comes with mkdocs (pip install -e '.[dev]')")
+    import yaml
+
+    extensions, configs = [], {}
+    for entry in yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))["markdown_extensions"]:
+        name, options = next(iter(entry.items())) if isinstance(entry, dict) else (entry, {})
+        extensions.append(name)
+        configs[name] = options or {}
+    return markdown.markdown(page.read_text(encoding="utf-8"), extensions=extensions, extension_configs=configs)
 
 
 def shown_pictures() -> dict[str, list[str]]:
     """docs-relative picture path -> the pages that show it."""
     shown: dict[str, list[str]] = {}
     for page in sorted(DOCS.rglob("*.md")):
-        text = FENCED.sub("", page.read_text(encoding="utf-8"))  # a picture inside a code block is not shown
-        for match in IMAGE_REF.finditer(text):
-            target = match[1] or match[2]
+        for target in IMG_SRC.findall(render_page(page)):
             if re.match(r"^[a-z]+://", target):
                 continue
             path = os.path.relpath(os.path.normpath(page.parent / target.split("#")[0]), DOCS).replace(os.sep, "/")
