@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pixelseg.errors import PixelsegError
 
-HELP = "convert annotations (COCO, VOC, labelme, colour masks) into the folder format, or check a data folder"
+HELP = "convert annotations (COCO, VOC, labelme, colour masks) into the folder format, check a data folder, or composite people onto backgrounds"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,10 +33,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument("root", metavar="DIR", type=Path, help="data folder (classes.txt, images/<split>/, masks/<split>/)")
     check.add_argument("--out", metavar="CHART.png", type=Path, help="bar chart of the class frequencies (default: runs/check/<DIR name>.png)")
 
+    composite = sub.add_parser("composite", help="a person data set made by pasting cut-out people onto backgrounds (exact masks)",
+                               description="Write a folder-format person data set (background, person): COUNT composites of "
+                               "cut-outs on backgrounds, framed like a video call, plus a photo set's own train photos "
+                               "(repeated) and its val split. The same arguments give the same pixels.")
+    composite.add_argument("--cutouts", required=True, type=Path, metavar="DIR",
+                           help="folder of RGBA person cut-outs (or a folder holding cutouts/ and backgrounds/)")
+    composite.add_argument("--backgrounds", type=Path, metavar="DIR", help="folder of person-free backgrounds (default: CUTOUTS/backgrounds)")
+    composite.add_argument("--photos", type=Path, metavar="DIR", help="a folder-format person set: its people are pasted too, "
+                           "its train photos join train and its val split is the val split")
+    composite.add_argument("--photo-repeat", type=int, default=6, metavar="N", help="copies of each real train photo (default 6)")
+    composite.add_argument("--count", type=int, default=4000, metavar="N", help="composites to make (default 4000)")
+    composite.add_argument("--seed", type=int, default=0, help="seed of the first composite (default 0)")
+    composite.add_argument("--out", required=True, type=Path, metavar="DIR", help="output data folder")
+
 
 def run(args: argparse.Namespace) -> int:
     if args.data_command == "convert":
         return _convert(args)
+    if args.data_command == "composite":
+        return _composite(args)
     return _check(args)
 
 
@@ -67,3 +83,16 @@ def _check(args) -> int:
     print(f"chart: {chart}")
     print(format_findings(report))
     return 1 if report.errors else 0
+
+
+def _composite(args) -> int:
+    from tqdm import tqdm
+
+    from pixelseg.data.composite import write_composites
+
+    backgrounds = args.backgrounds or args.cutouts / "backgrounds"
+    counts = write_composites(args.out, args.count, args.cutouts, backgrounds, photos=args.photos, photo_repeat=args.photo_repeat,
+                              seed=args.seed, progress=lambda steps: tqdm(steps, desc="composites", unit="image"))
+    for split, count in counts.items():
+        print(f"{args.out}: wrote {count} images and masks to split {split!r}")
+    return 0

@@ -27,3 +27,21 @@ class LRASPPHead(nn.Module):
         x = self.branch(high) * self.context(high)                                          # (B, inter, h_high, w_high)
         x = F.interpolate(x, size=low.shape[-2:], mode="bilinear", align_corners=False)    # (B, inter, h_low, w_low)
         return self.low_score(low) + self.high_score(x)
+
+
+class FineCorrection(nn.Module):
+    """A residual correction of coarse scores from a shallower, finer feature map: the scores are
+    upsampled to the fine map and a 3×3 convolution over [fine features, scores] adds what the
+    coarse map could not place (edges, fingers, hair) — a U-Net skip at the cost of one thin layer.
+
+    (B, num_classes, h, w), (B, fine_channels_in, H, W) -> (B, num_classes, H, W).
+    """
+
+    def __init__(self, fine_in_channels: int, num_classes: int, fine_channels: int = 32):
+        super().__init__()
+        self.reduce = ConvNormAct(fine_in_channels, fine_channels, 1)
+        self.correct = nn.Conv2d(fine_channels + num_classes, num_classes, 3, padding=1)
+
+    def forward(self, scores: torch.Tensor, fine: torch.Tensor) -> torch.Tensor:
+        scores = F.interpolate(scores, size=fine.shape[-2:], mode="bilinear", align_corners=False)  # (B, C, H, W)
+        return scores + self.correct(torch.cat([self.reduce(fine), scores], dim=1))

