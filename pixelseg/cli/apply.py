@@ -41,9 +41,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--strength", type=float, default=15.0, metavar="N", help="blur: Gaussian radius in pixels (default 15)")
     parser.add_argument("--feather", type=float, default=2.0, metavar="PX", help="soften the mask's edge by a blur of this radius (default 2; 0 = none)")
     parser.add_argument("--threshold", type=probability, default=None, metavar="P", help="hard mask: keep pixels whose target probability is >= P (default: soft, alpha = probability)")
+    parser.add_argument("--solid", type=probability, default=0.2, metavar="P",
+                        help="soft mask: probabilities within P of 1 or 0 become exactly 1 or 0, so the inside stays whole "
+                        "and no old background shows through (default 0.2; 0 = alpha is the probability)")
     parser.add_argument("--smoothing", type=probability, default=0.5, metavar="S",
                         help="video: moving average of the probabilities across frames against flicker, weight S of the past (default 0.5; 0 = off)")
-    add_inference_arguments(parser)
+    add_inference_arguments(parser, default_checkpoint="person")
 
 
 def parse_background(text: str | None):
@@ -78,7 +81,9 @@ def run(args) -> int:
 
     predictor = predictor_from_args(args)
     target = default_target(predictor.classes) if args.target is None else predictor.class_index(args.target)
-    matte = Matte(target, threshold=args.threshold, feather=args.feather, smoothing=args.smoothing)
+    if args.solid >= 0.5:
+        raise PixelsegError(f"--solid must be below 0.5, got {args.solid}")
+    matte = Matte(target, threshold=args.threshold, feather=args.feather, smoothing=args.smoothing, solid=args.solid)
     apply_paths(predictor, effect, matte, inputs, targets, progress=not args.quiet, batch_size=args.batch_size)
     where = targets[0] if len(targets) == 1 else out
     print(f"{args.effect} on {len(targets)} file{'s' * (len(targets) != 1)} (target class {target} = {predictor.classes[target]!r}) -> {where}")

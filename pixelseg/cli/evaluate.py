@@ -4,28 +4,26 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-
-from pixelseg.cli.options import add_runtime_arguments, parse_size
-from pixelseg.data.collate import pad_collate
+from pixelseg.bundled import describe
+from pixelseg.cli.predict import add_sizing_arguments, positive_int
+from pixelseg.cli.options import add_runtime_arguments
 from pixelseg.data.folder import SegmentationFolder
-from pixelseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from pixelseg.engine.evaluator import evaluate
-from pixelseg.engine.trainer import resolve_device
 from pixelseg.errors import DataError
+from pixelseg.inference.loading import RUNTIMES, load_predictor
+from pixelseg.inference.scoring import score_split
 
 HELP = "score a checkpoint on a split: per-class IoU, Dice and accuracy, mIoU, pixel accuracy, confusion matrix"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--checkpoint", required=True, help=f"a checkpoint (.pt), an exported .onnx file, or a bundled model's name ({describe()})")
+    parser.add_argument("--runtime", choices=RUNTIMES, default=None, help="torch or onnx (default: onnx for an .onnx file, else torch)")
     parser.add_argument("--data", required=True)
     parser.add_argument("--split", default="val")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the scores as JSON")
     parser.add_argument("--confusion", default=None, metavar="PNG", help="also draw the confusion matrix (row-normalised heatmap) to this file")
-    parser.add_argument("--tta", choices=["none", "flip"], default="none", help="test-time augmentation: flip = average with the mirrored image's prediction")
-    parser.add_argument("--window", type=parse_size, default=None, metavar="HxW", help="sliding-window inference with windows of this size (overlap 1/4), for large images")
-    parser.add_argument("--batch-size", type=int, default=4)
+    add_sizing_arguments(parser)
+    parser.add_argument("--batch-size", type=positive_int, default=4, help="images of the same size per forward pass")
     parser.add_argument("--quiet", action="store_true")
     add_runtime_arguments(parser)
 
@@ -49,21 +47,19 @@ def format_table(scores: dict) -> str:
 
 
 def run(args) -> int:
-    checkpoint = load_checkpoint(args.checkpoint)
-    model = model_from_checkpoint(checkpoint)
-    dataset = SegmentationFolder(args.data, args.split, mean=checkpoint["mean"], std=checkpoint["std"])
-    if dataset.classes != checkpoint["classes"]:
-        raise DataError(f"{Path(args.data) / 'classes.txt'}: classes {dataset.classes} differ from the checkpoint's {checkpoint['classes']}")
-    device = resolve_device(args.device)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, collate_fn=pad_collate)
-    confusion, _ = evaluate(model.to(device, memory_format=torch.channels_last), loader, dataset.num_classes, device, args.precision,
-                            progress=not args.quiet, window=args.window, flip=args.tta == "flip")
+    predictor = load_predictor(args.checkpoint, args.runtime, args.device, args.precision, window=args.window, flip=args.tta == "flip",
+                               max_size=args.max_size, input_size=args.input_size, refine=args.refine)
+    dataset = SegmentationFolder(args.data, args.split)
+    if dataset.classes != predictor.classes:
+        raise DataError(f"{Path(args.data) / 'classes.txt'}: classes {dataset.classes} differ from the checkpoint's {predictor.classes}")
+    confusion = score_split(predictor, dataset, args.batch_size, progress=not args.quiet)
     scores = confusion.compute().as_dict(dataset.classes)
     print(format_table(scores))
     if args.json:
         # Macro averages (miou, mean_dice, mean_class_accuracy) over classes; pixel accuracy micro; see docs/training.md.
         scores["confusion"] = confusion.matrix.cpu().tolist()  # rows = truth, columns = prediction
-        scores["evaluation"] = {"split": args.split, "tta": args.tta, "window": list(args.window) if args.window else None}
+        scores["evaluation"] = {"split": args.split, "tta": args.tta, "window": list(args.window) if args.window else None,
+                                "input_size": predictor.input_size or None, "refine": predictor.refine}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(scores, indent=2))
     if args.confusion:

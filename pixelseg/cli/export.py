@@ -4,23 +4,42 @@ from __future__ import annotations
 from pathlib import Path
 
 from pixelseg.errors import PixelsegError
+from pixelseg.inference.refine import REFINEMENTS
 
-HELP = "export a checkpoint to ONNX (dynamic batch, height and width), checked against PyTorch"
+HELP = "export a checkpoint to ONNX (dynamic batch, height and width, checked against PyTorch), or to a slim fp16 checkpoint"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="the checkpoint (.pt) to export")
-    parser.add_argument("--onnx", required=True, metavar="OUT.onnx", help="where to write the ONNX file")
+    parser.add_argument("--checkpoint", required=True, help="the checkpoint (.pt, or a bundled model's name) to export")
+    parser.add_argument("--onnx", metavar="OUT.onnx", help="write an ONNX file")
     parser.add_argument("--opset", type=int, default=18, help="ONNX opset version (default 18)")
+    parser.add_argument("--slim", metavar="OUT.pt", help="write a slim checkpoint: fp16 weights, no training state (how pixelseg/bundled is made)")
+    parser.add_argument("--input-size", type=int, default=None, metavar="N",
+                        help="record in the output that the model runs at a long side of N pixels (0: the image's own size)")
+    parser.add_argument("--refine", choices=REFINEMENTS, default=None, help="record the refinement the model runs with")
 
 
 def run(args) -> int:
-    from pixelseg.inference.onnx import export_onnx  # onnx and the exporter load only for this command
+    from pixelseg.engine.checkpoint import atomic_save, half_weights, inference_settings, load_checkpoint
 
-    out = Path(args.onnx)
-    if out.suffix.lower() != ".onnx":
-        raise PixelsegError(f"{out}: the output name must end in .onnx (predict and apply choose the runtime by it)")
-    check = export_onnx(args.checkpoint, out, opset=args.opset)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
-    print(check.summary())
+    if not args.onnx and not args.slim:
+        raise PixelsegError("say what to write: --onnx OUT.onnx, --slim OUT.pt, or both")
+    if args.input_size is not None and args.input_size < 0:
+        raise PixelsegError(f"--input-size must be 0 (own size) or more pixels, got {args.input_size}")
+    if args.onnx and Path(args.onnx).suffix.lower() != ".onnx":
+        raise PixelsegError(f"{args.onnx}: the output name must end in .onnx (predict and apply choose the runtime by it)")
+    checkpoint = load_checkpoint(args.checkpoint)
+    settings = inference_settings(checkpoint, input_size=args.input_size, refine=args.refine)
+    slim = {key: checkpoint[key] for key in ("format", "model", "state_dict", "classes", "mean", "std", "epoch", "metrics") if key in checkpoint}
+    slim["inference"] = settings
+    if args.onnx:
+        from pixelseg.inference.onnx import export_onnx  # onnx and the exporter load only for this command
+
+        out = Path(args.onnx)
+        check = export_onnx(slim, out, opset=args.opset)
+        print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+        print(check.summary())
+    if args.slim:
+        out = atomic_save(half_weights(slim), args.slim)
+        print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, fp16 weights; runs with {settings or 'the defaults'})")
     return 0

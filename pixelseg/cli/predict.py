@@ -4,10 +4,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pixelseg.bundled import describe
 from pixelseg.cli.options import add_runtime_arguments, parse_size
 from pixelseg.inference.files import predict_files
 from pixelseg.inference.inputs import expand_inputs, split_media
 from pixelseg.inference.loading import RUNTIMES, load_predictor
+from pixelseg.inference.refine import REFINEMENTS
 
 HELP = "segment images and videos: index masks (palette PNG) and overlays at each image's own size"
 
@@ -24,19 +26,35 @@ def positive_int(text: str) -> int:
     return value
 
 
+def size_or_zero(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 (the image's own size) or more pixels, got {value}")
+    return value
+
+
 def add_sizing_arguments(parser) -> None:
-    """How an image meets the network (windows, resizing, flip TTA): shared by `predict`, `apply` and `serve`."""
+    """How an image meets the network (windows, resizing, flip TTA, refinement): shared by `predict`,
+    `apply`, `evaluate` and `serve`. Sizes not given come from the checkpoint's "inference" entry."""
     parser.add_argument("--window", type=parse_size, default=None, metavar="HxW", help="sliding-window size: the network sees overlapping tiles of this size")
     parser.add_argument("--max-size", type=positive_int, default=None, metavar="N",
                         help="run images up to N pixels on the longer side whole; slide windows (--window, default N×N) over larger ones")
-    parser.add_argument("--input-size", type=positive_int, default=None, metavar="N",
-                        help="resize so the longer side is N before the network, faster (logits are resized back)")
+    parser.add_argument("--input-size", type=size_or_zero, default=None, metavar="N",
+                        help="resize so the longer side is N before the network (logits are resized back); 0 = the image's own size "
+                        "(default: the size the checkpoint records, e.g. 320 for the bundled person model, else the image's own)")
     parser.add_argument("--tta", choices=["none", "flip"], default="none", help="test-time augmentation: flip averages with the mirrored image")
+    parser.add_argument("--refine", choices=REFINEMENTS, default=None,
+                        help="guided: edges of the probabilities follow the photo (a guided filter); default: what the checkpoint records, else none")
 
 
-def add_inference_arguments(parser) -> None:
-    """The model and how to run it: shared by `predict` and `apply`."""
-    parser.add_argument("--checkpoint", required=True, help="a checkpoint (.pt), or an exported .onnx file")
+def add_inference_arguments(parser, default_checkpoint: str | None = None) -> None:
+    """The model and how to run it: shared by `predict` and `apply` (whose default is the bundled person model)."""
+    default = f" (default: {default_checkpoint})" if default_checkpoint else ""
+    parser.add_argument("--checkpoint", required=default_checkpoint is None, default=default_checkpoint,
+                        help=f"a checkpoint (.pt), an exported .onnx file, or a bundled model's name{default}; {describe()}")
     parser.add_argument("--runtime", choices=RUNTIMES, default=None, help="torch or onnx (default: onnx for an .onnx file, else torch)")
     add_sizing_arguments(parser)
     parser.add_argument("--batch-size", type=positive_int, default=1, help="images of the same size (or video frames) per forward pass")
@@ -47,7 +65,7 @@ def add_inference_arguments(parser) -> None:
 
 def predictor_from_args(args):
     return load_predictor(args.checkpoint, args.runtime, args.device, args.precision, args.threads, window=args.window, flip=args.tta == "flip",
-                          max_size=args.max_size, input_size=args.input_size)
+                          max_size=args.max_size, input_size=args.input_size, refine=args.refine)
 
 
 def add_arguments(parser) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
+from pixelseg.bundled import describe
 from pixelseg.cli.options import add_runtime_arguments
 from pixelseg.cli.predict import add_sizing_arguments
 from pixelseg.errors import PixelsegError
@@ -12,7 +13,7 @@ HELP = "a local web page (and HTTP API) to try a model on photos: masks, overlay
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="a .pt checkpoint (train's best.pt)")
+    parser.add_argument("--checkpoint", default="person", help=f"a .pt checkpoint (train's best.pt) or a bundled model's name (default: person); {describe()}")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 opens it to the network)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
@@ -37,6 +38,8 @@ def _checkpoint_info(path: Path) -> dict:
 
     checkpoint = load_checkpoint(path)
     info: dict = {"checkpoint": path.name}
+    if checkpoint.get("inference"):
+        info["inference"] = checkpoint["inference"]
     if "epoch" in checkpoint:
         info["epoch"] = checkpoint["epoch"]
     metrics = checkpoint.get("metrics") or {}
@@ -59,7 +62,7 @@ def run(args) -> int:
     path = Path(args.checkpoint)
     info = _checkpoint_info(path)
     predictor = Predictor.from_checkpoint(path, args.device, args.precision, window=args.window, flip=args.tta == "flip",
-                                          max_size=args.max_size, input_size=args.input_size)
+                                          max_size=args.max_size, input_size=args.input_size, refine=args.refine)
     local = _is_loopback(args.host)
     app = create_app(predictor, max_bytes=int(args.max_mb * 2**20), max_pixels=int(args.max_megapixels * 1e6), info=info,
                      allowed_hosts=list(LOOPBACK_NAMES) if local else None)

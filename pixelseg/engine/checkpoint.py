@@ -8,6 +8,11 @@ A checkpoint is a dict saved with torch.save:
     mean, std    input normalisation
     epoch, metrics, config             where training stood
     optimizer, scheduler, rng          for an exact resume (absent from exported/slim files)
+    inference    optional {"input_size": N, "refine": "guided"}: how the model is meant to be run;
+                 Predictor and evaluate use it unless told otherwise
+
+A name instead of a path (`load_checkpoint("person")`) loads a model bundled with the package
+(pixelseg.bundled).
 
 Training writes two (engine/trainer.py):
     last.pt   the full state after the latest epoch; `--resume RUN` continues from it. Besides the
@@ -27,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pixelseg.bundled import bundled_names, bundled_path
 from pixelseg.errors import PixelsegError
 from pixelseg.models.registry import create_model
 
@@ -72,10 +78,35 @@ def checkpoint_payload(model: torch.nn.Module, classes: list[str], mean, std, **
     }
 
 
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file: `path` itself when it is a file, else the bundled model of that name."""
+    if Path(path).is_file():
+        return Path(path)
+    bundled = bundled_path(str(path))
+    if bundled is not None:
+        if not bundled.is_file():
+            raise PixelsegError(f"bundled model {path!r}: {bundled} is missing from this installation (reinstall pixelseg)")
+        return bundled
+    raise PixelsegError(f"{path}: checkpoint not found: neither a file nor a bundled model ({', '.join(bundled_names())})")
+
+
+def half_weights(checkpoint: dict) -> dict:
+    """A copy whose floating-point weights are fp16 (half the file; loading casts them back to the
+    model's fp32). Only weights of two or more dimensions: BatchNorm's statistics stay fp32, where a
+    running variance may be too small for fp16."""
+    state = {k: v.half() if v.is_floating_point() and v.ndim >= 2 else v for k, v in checkpoint["state_dict"].items()}
+    return {**checkpoint, "state_dict": state}
+
+
+def inference_settings(checkpoint: dict, **overrides) -> dict:
+    """The checkpoint's "inference" entry with the `overrides` that are not None on top."""
+    settings = dict(checkpoint.get("inference") or {})
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    return settings
+
+
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise PixelsegError(f"{path}: checkpoint not found")
+    path = resolve_checkpoint(path)
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as err:  # truncated or not a torch file

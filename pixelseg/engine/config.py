@@ -61,6 +61,9 @@ class TrainConfig:
     num_workers: int = 0
     seed: int = 0
     preview_images: int = 4            # validation images drawn with their predictions every epoch
+    # The long side (pixels) the trained network is meant to see, recorded in its checkpoints; evaluate,
+    # predict, apply and serve resize to it unless told otherwise. None: each image at its own size.
+    input_size: int | None = None
 
     def as_dict(self) -> dict:
         """Plain types only (tuples as lists), as written to config.yaml."""
@@ -96,7 +99,7 @@ class TrainConfig:
                 raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
         if self.epochs is None and self.time_budget is None:
             raise ConfigError("set epochs, time_budget (minutes) or both: without either the run would never end")
-        for key in ("epochs", "batch_size", "patience"):
+        for key in ("epochs", "batch_size", "patience", "input_size"):
             value = getattr(self, key)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{key} must be a positive integer, got {value!r}")

@@ -262,7 +262,8 @@ def _train(config: TrainConfig, device: torch.device, world: distributed.DistInf
 
         if main:
             summary = scores.as_dict(classes)
-            slim = checkpoint_payload(raw_model, classes, IMAGENET_MEAN, IMAGENET_STD, epoch=epoch, metrics=summary, config=config.as_dict())
+            slim = checkpoint_payload(raw_model, classes, IMAGENET_MEAN, IMAGENET_STD, epoch=epoch, metrics=summary, config=config.as_dict(),
+                                      inference={"input_size": config.input_size} if config.input_size else {})
             # best.pt before last.pt: a kill between the two leaves last.pt at the previous epoch, and
             # the resumed run repeats this epoch exactly and writes both again.
             if improved:

@@ -103,6 +103,7 @@ def _write_metadata(path: Path, checkpoint: dict) -> None:
         "mean": json.dumps(list(checkpoint["mean"])),
         "std": json.dumps(list(checkpoint["std"])),
         "model": json.dumps(checkpoint["model"]),
+        "inference": json.dumps(checkpoint.get("inference") or {}),
     }
     del graph.metadata_props[:]
     for key, value in metadata.items():
@@ -112,13 +113,15 @@ def _write_metadata(path: Path, checkpoint: dict) -> None:
 
 
 def read_metadata(path: str | Path, session=None) -> dict:
-    """{"classes", "mean", "std", "model"} from a pixelseg .onnx file; PixelsegError if it is not one."""
+    """{"classes", "mean", "std", "model", "inference"} from a pixelseg .onnx file; PixelsegError if it is not one."""
     if session is None:
         session = open_session(path)
     props = session.get_modelmeta().custom_metadata_map
     if props.get("pixelseg.format") != FORMAT:
         raise PixelsegError(f"{path}: an ONNX file without pixelseg's metadata (export it with `pixelseg export`)")
-    return {key: json.loads(props[f"pixelseg.{key}"]) for key in ("classes", "mean", "std", "model")}
+    meta = {key: json.loads(props[f"pixelseg.{key}"]) for key in ("classes", "mean", "std", "model")}
+    meta["inference"] = json.loads(props.get("pixelseg.inference", "{}"))  # absent from files exported before it existed
+    return meta
 
 
 def open_session(path: str | Path, threads: int | None = None):

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from pixelseg.errors import PixelsegError
 from pixelseg.inference.onnx import INPUT_NAME, MIN_SIDE, OUTPUT_NAME, open_session, read_metadata
-from pixelseg.inference.predictor import Predictor
+from pixelseg.inference.predictor import Predictor, check_refine
 
 
 class OnnxPredictor(Predictor):
@@ -25,16 +25,20 @@ class OnnxPredictor(Predictor):
 
     runtime = "onnx"
 
-    def __init__(self, session, classes: list[str], mean, std, window=None, flip: bool = False, max_size=None, input_size=None):
+    def __init__(self, session, classes: list[str], mean, std, window=None, flip: bool = False, max_size=None, input_size=None,
+                 refine: str = "none"):
         # No super().__init__: there is no torch module to move to a device.
         self.session, self.device, self.precision = session, torch.device("cpu"), "fp32"
         self.classes, self.mean, self.std = list(classes), tuple(mean), tuple(std)
         self.window, self.flip, self.max_size, self.input_size = window, flip, max_size, input_size
+        self.refine = check_refine(refine)
 
     @classmethod
     def from_onnx(cls, path: str | Path, threads: int | None = None, **options) -> "OnnxPredictor":
         session = open_session(path, threads)
         meta = read_metadata(path, session)
+        # The checkpoint's "inference" settings travel in the metadata; options given override them.
+        options = {**meta["inference"], **{k: v for k, v in options.items() if v is not None}}
         return cls(session, meta["classes"], meta["mean"], meta["std"], **options)
 
     @classmethod

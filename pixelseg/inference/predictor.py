@@ -9,17 +9,18 @@ import torch
 import torch.nn.functional as F
 
 from pixelseg.data.folder import normalize
-from pixelseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
+from pixelseg.engine.checkpoint import inference_settings, load_checkpoint, model_from_checkpoint
 from pixelseg.engine.evaluator import autocast
 from pixelseg.engine.trainer import resolve_device
 from pixelseg.errors import PixelsegError
+from pixelseg.inference.refine import REFINEMENTS, refined_log_probabilities
 from pixelseg.inference.sliding import predict_logits
 
 
 class Predictor:
     """Wraps a model with its classes and normalisation, as stored in its checkpoint.
 
-    >>> predictor = Predictor.from_checkpoint("runs/demo/run/best.pt")
+    >>> predictor = Predictor.from_checkpoint("runs/demo/run/best.pt")   # or a bundled model: "person"
     >>> probabilities = predictor.predict_proba(image)   # (C, H, W) float32, image (H, W, 3) uint8
     >>> mask = predictor.predict(image)                  # (H, W) uint8 class ids
     >>> masks = predictor.predict_batch([a, b, c])       # one forward pass per group of same-size images
@@ -30,7 +31,13 @@ class Predictor:
             `window`, or max_size × max_size); smaller images run whole.
         flip: test-time augmentation, averaged with the prediction on the mirrored image.
         input_size: run the network on the image resized so its longer side is this many pixels
-            (faster, for video); the logits are resized back before any argmax.
+            (faster, for video); the logits are resized back before any argmax. None or 0: the
+            image's own size.
+        refine: "none", or "guided": the probabilities brought back to the image's size by a guided
+            filter on the photo (inference.refine), so edges follow the picture. Its logits are
+            then log-probabilities.
+        A checkpoint's "inference" entry (e.g. input_size 320, refine "guided") sets the defaults of
+        from_checkpoint; options given override it.
         precision: "fp32", or "bf16"/"fp16" autocast.
 
     OnnxPredictor (inference.onnx_predictor) has the same interface over an exported .onnx file.
@@ -39,16 +46,20 @@ class Predictor:
     runtime = "torch"
 
     def __init__(self, model: torch.nn.Module, classes: list[str], mean, std, device="auto", precision: str = "fp32",
-                 window: tuple[int, int] | None = None, flip: bool = False, max_size: int | None = None, input_size: int | None = None):
+                 window: tuple[int, int] | None = None, flip: bool = False, max_size: int | None = None, input_size: int | None = None,
+                 refine: str = "none"):
         self.device = resolve_device(device)
         self.model = model.to(self.device, memory_format=torch.channels_last).eval()
         self.classes, self.mean, self.std, self.precision = list(classes), tuple(mean), tuple(std), precision
         self.window, self.flip = window, flip  # sliding-window size (H, W) and flip TTA, see inference.sliding
         self.max_size, self.input_size = max_size, input_size
+        self.refine = check_refine(refine)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device="auto", precision: str = "fp32", **options) -> "Predictor":
+        """`path`: a checkpoint file or a bundled model's name. Options left None take the checkpoint's "inference" entry."""
         checkpoint = load_checkpoint(path)
+        options = inference_settings(checkpoint, **options)
         return cls(model_from_checkpoint(checkpoint), checkpoint["classes"], checkpoint["mean"], checkpoint["std"], device, precision, **options)
 
     # -- what a runtime provides -------------------------------------------------------------
@@ -85,6 +96,8 @@ class Predictor:
         out = predict_logits(self.forward, x, self.window_for(*x.shape[-2:]), flip=self.flip).float()  # (B, C, h, w)
         # Channels-last (the model's layout) makes the resize and a later softmax over C several times slower.
         out = out.contiguous()
+        if self.refine == "guided":  # back to the image's size along the photo's edges
+            return refined_log_probabilities(out, images, batch.permute(0, 3, 1, 2)).cpu()  # (B, C, H, W)
         if out.shape[-2:] != (height, width):  # back to the image's own size before any argmax
             out = F.interpolate(out, size=(height, width), mode="bilinear", align_corners=False)
         return out.cpu()
@@ -125,6 +138,12 @@ class Predictor:
             return index
         listing = ", ".join(f"{i}={name}" for i, name in enumerate(self.classes))
         raise PixelsegError(f"unknown class {target!r}; this model's classes are {listing}")
+
+
+def check_refine(refine: str) -> str:
+    if refine not in REFINEMENTS:
+        raise PixelsegError(f"refine must be one of {', '.join(REFINEMENTS)}, got {refine!r}")
+    return refine
 
 
 def group_by_size(shapes: Sequence[tuple], batch_size: int) -> list[list[int]]:

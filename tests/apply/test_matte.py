@@ -67,3 +67,11 @@ def test_effect_by_name_matches_the_functions():
     assert Effect("cutout")(image, mask).shape == (20, 30, 4) and Effect("cutout").rgba
     out = Effect("retain-color")(image, mask)
     assert np.array_equal(out[~mask][:, 0], out[~mask][:, 1])
+
+
+def test_solid_core_makes_the_inside_exactly_one_and_the_outside_exactly_zero():
+    p = np.array([[0.0, 0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 0.93, 1.0]], dtype=np.float32)
+    alpha = Matte(1, feather=0, solid=0.2)(two_class(p))
+    np.testing.assert_allclose(alpha, [[0, 0, 0, 0.25, 0.5, 0.75, 1, 1, 1]], atol=1e-6)
+    with pytest.raises(ValueError, match="solid"):
+        Matte(1, solid=0.5)

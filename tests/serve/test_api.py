@@ -329,7 +329,7 @@ def test_serve_runs_the_model_as_predict_would(checkpoint, monkeypatch, capsys):
     monkeypatch.setattr(pixelseg.serve, "uvicorn_server", lambda app: StoppedServer())
     assert main(["serve", "--checkpoint", str(checkpoint), "--port", "0", "--input-size", "96", "--max-size", "512",
                  "--window", "64x80", "--tta", "flip"]) == 0
-    assert built == {"window": (64, 80), "flip": True, "max_size": 512, "input_size": 96}
+    assert built == {"window": (64, 80), "flip": True, "max_size": 512, "input_size": 96, "refine": None}  # None: the checkpoint's own
     assert "stopped" in capsys.readouterr().out
 
 
