@@ -1,16 +1,19 @@
 """Real-time person segmentation on video, end to end, beside MediaPipe's selfie segmenter in the same run.
 
-    python bench/realtime.py --checkpoint runs/person/best.pt            # speed and person IoU
-    python bench/realtime.py                                             # speed only (an untrained model)
+    python bench/realtime.py                                             # the bundled person model: speed and person IoU
+    python bench/realtime.py --checkpoint runs/person/best.pt --int8     # another checkpoint, and its int8 ONNX beside
+    python bench/realtime.py --checkpoint none                           # speed only (an untrained lraspp)
     python bench/realtime.py --frames 60 --json realtime.json            # a short run, results kept
 
 Speed: frames per second at 640×480 through the whole loop a video call runs — decode an H.264
 frame (PyAV), segment it, composite it over a new background (soft alpha, 2-pixel feather) — for
 
-    ours/torch   pixelseg's real-time model (lraspp), PyTorch with 1 and with 2 threads, network at
-                 --input-size (longer side; logits resized back to 640×480)
+    ours/torch   the checkpoint (default: the bundled person model), PyTorch with 1 and with 2
+                 threads, network at --input-size (longer side; default the checkpoint's own) and
+                 its refinement (guided filter back to 640×480, or a plain resize)
     ours/onnx    the same model exported to ONNX, ONNX Runtime (2 threads, no spinning; PyTorch's
-                 resizing around it on 1 thread)
+                 resizing around it on 1 thread); with --int8 also its static int8 quantization
+                 (QDQ, calibrated on 32 frames of the test video)
     mediapipe    MediaPipe 0.10.14's selfie segmenter ("general" 256×256 and "landscape" 144×256
                  models, shipped inside the wheel), the legacy `solutions` API
 
@@ -48,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pixelseg  # noqa: E402
 from pixelseg.apply import Effect, feather  # noqa: E402
 from pixelseg.data.folder import list_samples, load_image, load_mask, read_classes  # noqa: E402
-from pixelseg.engine.checkpoint import atomic_save, checkpoint_payload, load_checkpoint  # noqa: E402
+from pixelseg.engine.checkpoint import atomic_save, checkpoint_payload, inference_settings, load_checkpoint, resolve_checkpoint  # noqa: E402
 from pixelseg.inference.loading import load_predictor  # noqa: E402
 from pixelseg.inference.predictor import Predictor  # noqa: E402
 from pixelseg.inference.video_io import VideoReader  # noqa: E402
@@ -167,7 +170,7 @@ def load_average() -> str:
 # graph threads must not share one process, where one library's idle-spinning threads take the cores
 # another needs (measured: ours/torch fell from ~60 to ~4 frames/s once a MediaPipe graph existed).
 
-def pipelines(have_onnx: bool, have_mediapipe: bool, input_size: int) -> dict[str, dict]:
+def pipelines(have_onnx: bool, have_mediapipe: bool, input_size: int, int8: bool = False) -> dict[str, dict]:
     """Name -> what a worker builds. ours/torch runs with 1 and with 2 threads (see the docs)."""
     found = {
         f"ours/torch 1 thread ({input_size}px)": {"kind": "torch", "threads": 1},
@@ -175,6 +178,8 @@ def pipelines(have_onnx: bool, have_mediapipe: bool, input_size: int) -> dict[st
     }
     if have_onnx:
         found[f"ours/onnx ({input_size}px)"] = {"kind": "onnx", "threads": 2}
+        if int8:
+            found[f"ours/onnx int8 ({input_size}px)"] = {"kind": "onnx", "threads": 2, "file": "model.int8.onnx"}
     if have_mediapipe:
         found["mediapipe general (256×256)"] = {"kind": "mediapipe", "model": 0}
         found["mediapipe landscape (144×256)"] = {"kind": "mediapipe", "model": 1}
@@ -187,8 +192,8 @@ def build(spec: dict, workdir: Path, input_size: int):
     info = json.loads((workdir / "ours.json").read_text())
     # load_predictor sets the threads as the CLI does: with ONNX Runtime, PyTorch (resizing around
     # the graph) gets one thread, so the two pools do not stall each other.
-    model = workdir / "model.onnx" if spec["kind"] == "onnx" else info["checkpoint"]
-    predictor = load_predictor(model, spec["kind"], device="cpu", threads=spec["threads"], input_size=input_size)
+    model = workdir / spec.get("file", "model.onnx") if spec["kind"] == "onnx" else info["checkpoint"]
+    predictor = load_predictor(model, spec["kind"], device="cpu", threads=spec["threads"], input_size=input_size, refine=info["refine"])
     return Ours(predictor, info["person"])
 
 
@@ -209,7 +214,7 @@ def worker(args) -> int:
 
 def in_process(spec: dict, task: str, args, workdir: Path) -> dict:
     command = [sys.executable, __file__, "--worker", json.dumps(spec), "--task", task, "--workdir", str(workdir),
-               "--input-size", str(args.input_size), "--data", str(args.data)]
+               "--input-size", str(args.input_size or 0), "--data", str(args.data)]
     done = subprocess.run(command, capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode or not lines:
@@ -219,8 +224,8 @@ def in_process(spec: dict, task: str, args, workdir: Path) -> dict:
 
 def prepare_ours(args, workdir: Path) -> tuple[bool, dict]:
     """Save (or point at) the checkpoint and export it; returns (trained, model record)."""
-    if args.checkpoint:
-        checkpoint_path, trained = Path(args.checkpoint).resolve(), True
+    if args.checkpoint != "none":
+        checkpoint_path, trained = resolve_checkpoint(args.checkpoint).resolve(), True
     else:  # speed needs no training: an untrained network costs the same
         torch.manual_seed(0)
         model = pixelseg.create_model("lraspp", 2)
@@ -230,7 +235,9 @@ def prepare_ours(args, workdir: Path) -> tuple[bool, dict]:
     checkpoint = load_checkpoint(checkpoint_path)
     classes = checkpoint["classes"]
     person = classes.index("person") if "person" in classes else 1
-    (workdir / "ours.json").write_text(json.dumps({"checkpoint": str(checkpoint_path), "person": person}))
+    settings = inference_settings(checkpoint, input_size=args.input_size, refine=args.refine)
+    args.input_size = settings.get("input_size") or 0
+    (workdir / "ours.json").write_text(json.dumps({"checkpoint": str(checkpoint_path), "person": person, "refine": settings.get("refine", "none")}))
     if not args.no_onnx:
         if args.onnx:
             shutil.copyfile(args.onnx, workdir / "model.onnx")
@@ -239,16 +246,60 @@ def prepare_ours(args, workdir: Path) -> tuple[bool, dict]:
 
             check = export_onnx(checkpoint, workdir / "model.onnx")
             print(f"exported the ONNX model: {check.summary()}", flush=True)
+        if args.int8:
+            quantize_int8(workdir / "model.onnx", workdir / "model.int8.onnx", workdir / "astronaut.mp4", checkpoint, args.input_size)
     return trained, checkpoint["model"]
+
+
+def quantize_int8(model: Path, out: Path, video: Path, checkpoint: dict, input_size: int, frames: int = 32) -> None:
+    """Static int8 quantization (QDQ, per-channel weights) calibrated on the network inputs of `frames` video frames."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    import onnx
+    from pixelseg.data.folder import normalize
+    from pixelseg.inference.onnx import INPUT_NAME
+    import torch.nn.functional as F
+
+    batches = []
+    with VideoReader(video) as reader:
+        for index, frame in enumerate(reader):
+            if index >= frames:
+                break
+            x = torch.from_numpy(frame).permute(2, 0, 1)[None]
+            if input_size:
+                scale = input_size / max(frame.shape[:2])
+                x = F.interpolate(x, size=(round(frame.shape[0] * scale), round(frame.shape[1] * scale)), mode="bilinear", antialias=True)
+            batches.append({INPUT_NAME: normalize(x, checkpoint["mean"], checkpoint["std"]).numpy()})
+
+    class Frames(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter(batches)
+
+        def get_next(self):
+            return next(self.items, None)
+
+    prepared = out.with_suffix(".prep.onnx")
+    quant_pre_process(str(model), str(prepared), skip_symbolic_shape=True)
+    quantize_static(str(prepared), str(out), Frames(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    # The metadata (classes, normalisation, inference settings) is the float model's.
+    source, target = onnx.load(str(model)), onnx.load(str(out))
+    del target.metadata_props[:]
+    target.metadata_props.extend(source.metadata_props)
+    onnx.save(target, str(out))
+    print(f"int8 model: {out.stat().st_size / 1e6:.1f} MB (float {model.stat().st_size / 1e6:.1f} MB)", flush=True)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--checkpoint", default=None, help="a trained person model (.pt); without it, speed only")
+    parser.add_argument("--checkpoint", default="person", help="a person model (.pt or a bundled name; default: the bundled person); none: an untrained lraspp, speed only")
     parser.add_argument("--onnx", default=None, help="its ONNX export (default: exported now into a temporary folder)")
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="human_seg in the folder format, for person IoU on its val split")
     parser.add_argument("--frames", type=int, default=300, help="frames in the test video (after 5 warm-up frames)")
-    parser.add_argument("--input-size", type=int, default=256, help="longer side the network sees (ours)")
+    parser.add_argument("--input-size", type=int, default=None, help="longer side the network sees (ours; default: the checkpoint's, 0 = 640)")
+    parser.add_argument("--refine", choices=["none", "guided"], default=None, help="ours: refinement (default: the checkpoint's)")
+    parser.add_argument("--int8", action="store_true", help="also the int8-quantized ONNX model")
     parser.add_argument("--repeats", type=int, default=3, help="passes over the video per pipeline, taken in turns; the best counts")
     parser.add_argument("--no-onnx", action="store_true")
     parser.add_argument("--json", default=None, help="also write the results here")
@@ -268,7 +319,7 @@ def main(argv=None) -> int:
     mp_version = mediapipe_version()
     if not mp_version:
         print("mediapipe not importable: reporting ours alone", flush=True)
-    specs = pipelines(not args.no_onnx, bool(mp_version), args.input_size)
+    specs = pipelines(not args.no_onnx, bool(mp_version), args.input_size, args.int8)
 
     best: dict[str, dict] = {}
     for repeat in range(args.repeats):
@@ -296,7 +347,7 @@ def main(argv=None) -> int:
 
     report = {
         "command": " ".join(["python", "bench/realtime.py", *(argv if argv is not None else sys.argv[1:])]),
-        "model": model_record["name"], "torch": torch.__version__, "cores": os.cpu_count(), "mediapipe": mp_version,
+        "model": model_record["name"], "checkpoint": args.checkpoint, "refine": json.loads((workdir / "ours.json").read_text())["refine"], "torch": torch.__version__, "cores": os.cpu_count(), "mediapipe": mp_version,
         "load_before": load_before, "load_after": load_average(), "trained": trained, "frames": args.frames, "repeats": args.repeats,
         "results": results,
     }
@@ -315,7 +366,7 @@ def markdown(report: dict) -> str:
         iou = f"{row['person_iou']:.3f}" if "person_iou" in row else ("needs the trained person model" if row["name"].startswith("ours") else "—")
         lines.append(f"| {row['name']} | {row['fps']:.1f} | {row['decode_ms']:.1f} | {row['segment_ms']:.1f} | {row['composite_ms']:.1f} | {iou} |")
     lines.append("")
-    lines.append(f"ours = {report['model']}{'' if report['trained'] else ' (untrained: speed only)'}; {report['frames']} frames, best of {report['repeats']} passes taken in turns, "
+    lines.append(f"ours = {report['model']} ({report['checkpoint']}, refine {report['refine']}){'' if report['trained'] else ' (untrained: speed only)'}; {report['frames']} frames, best of {report['repeats']} passes taken in turns, "
                  f"each pass in a fresh process; torch {report['torch']} on {report['cores']} cores; "
                  f"mediapipe {report['mediapipe']}; load average (1/5/15 min) {report['load_before']} before, {report['load_after']} after.")
     return "\n".join(lines)
