@@ -6,7 +6,8 @@ from pathlib import Path
 
 import torch
 
-from pixelseg.cli.options import add_runtime_arguments, parse_size
+from pixelseg.cli.checks import check_output_file
+from pixelseg.cli.options import add_runtime_arguments, parse_size, positive_int
 from pixelseg.data.collate import pad_collate
 from pixelseg.data.folder import SegmentationFolder
 from pixelseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
@@ -25,7 +26,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--confusion", default=None, metavar="PNG", help="also draw the confusion matrix (row-normalised heatmap) to this file")
     parser.add_argument("--tta", choices=["none", "flip"], default="none", help="test-time augmentation: flip = average with the mirrored image's prediction")
     parser.add_argument("--window", type=parse_size, default=None, metavar="HxW", help="sliding-window inference with windows of this size (overlap 1/4), for large images")
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-size", type=positive_int, default=4)
     parser.add_argument("--quiet", action="store_true")
     add_runtime_arguments(parser)
 
@@ -49,6 +50,9 @@ def format_table(scores: dict) -> str:
 
 
 def run(args) -> int:
+    for flag, path in (("--json", args.json), ("--confusion", args.confusion)):
+        if path:  # before the evaluation, not after its scores are printed
+            check_output_file(path, flag)
     checkpoint = load_checkpoint(args.checkpoint)
     model = model_from_checkpoint(checkpoint)
     dataset = SegmentationFolder(args.data, args.split, mean=checkpoint["mean"], std=checkpoint["std"])

@@ -1,10 +1,10 @@
 """pixelseg predict"""
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from pixelseg.cli.options import add_runtime_arguments, parse_size
+from pixelseg.cli.checks import check_output_dir
+from pixelseg.cli.options import add_runtime_arguments, parse_size, positive_int
 from pixelseg.inference.files import predict_files
 from pixelseg.inference.inputs import expand_inputs, split_media
 from pixelseg.inference.loading import RUNTIMES, load_predictor
@@ -12,16 +12,6 @@ from pixelseg.inference.loading import RUNTIMES, load_predictor
 HELP = "segment images and videos: index masks (palette PNG) and overlays at each image's own size"
 
 __all__ = ["HELP", "add_arguments", "add_inference_arguments", "add_sizing_arguments", "predictor_from_args", "predict_files", "run"]
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
-    return value
 
 
 def add_sizing_arguments(parser) -> None:
@@ -58,6 +48,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    check_output_dir(args.out, "--out")
     predictor = predictor_from_args(args)
     paths = expand_inputs(args.inputs)
     predict_files(predictor, paths, Path(args.out), progress=not args.quiet, probabilities=args.probabilities, batch_size=args.batch_size)

@@ -106,7 +106,21 @@ class TrainConfig:
                 raise ConfigError(f"{key} must be positive, got {value!r}")
         if self.warmup_steps < 0 or self.weight_decay < 0 or self.num_workers < 0:
             raise ConfigError("warmup_steps, weight_decay and num_workers cannot be negative")
+        self._check_model()
         return self
+
+    def _check_model(self) -> None:
+        """The name and options against the architecture's constructor, before any data is read."""
+        from pixelseg.models.registry import check_options, list_models  # the architectures import torch
+
+        if self.model not in list_models():
+            raise ConfigError(f"--model {self.model}: unknown model; available: {', '.join(list_models())}")
+        if not isinstance(self.model_options, dict):
+            raise ConfigError(f"model_options must be a mapping of option: value, got {self.model_options!r}")
+        try:
+            check_options(self.model, self.model_options)
+        except ValueError as err:
+            raise ConfigError(f"--model-option: {err}") from None
 
 
 def _plain(value):

@@ -35,6 +35,7 @@ from pixelseg.data.transforms import AugmentConfig, train_transform
 from pixelseg.engine import distributed
 from pixelseg.engine.checkpoint import atomic_save, checkpoint_payload, load_checkpoint, rng_state, set_rng_state
 from pixelseg.engine.config import ConfigError, TrainConfig, write_config
+from pixelseg.engine.devices import resolve_device
 from pixelseg.engine.evaluator import autocast, evaluate
 from pixelseg.engine.schedules import lr_factor, step_progress
 from pixelseg.errors import DataError, TrainingError
@@ -46,12 +47,6 @@ __all__ = ["TrainConfig", "AugmentConfig", "train", "resolve_device", "seed_ever
 
 METRIC_COLUMNS = ["epoch", "step", "train_loss", "val_loss", "val_miou", "val_pixel_accuracy", "val_mean_class_accuracy",
                   "val_mean_dice", "lr", "seconds", "elapsed"]
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
