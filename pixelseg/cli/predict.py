@@ -1,7 +1,10 @@
 """pixelseg predict"""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+
+from tqdm import tqdm
 
 from pixelseg.cli.checks import check_output_dir
 from pixelseg.cli.options import add_runtime_arguments, parse_size, positive_int
@@ -51,8 +54,19 @@ def run(args) -> int:
     check_output_dir(args.out, "--out")
     predictor = predictor_from_args(args)
     paths = expand_inputs(args.inputs)
-    predict_files(predictor, paths, Path(args.out), progress=not args.quiet, probabilities=args.probabilities, batch_size=args.batch_size)
-    images, videos = split_media(paths)
+    failed: list[Path] = []
+
+    def report(path: Path, err: Exception) -> None:  # one bad input is skipped, not the end of the batch
+        failed.append(path)
+        tqdm.write(f"pixelseg predict: error: {err}", file=sys.stderr)
+
+    predict_files(predictor, paths, Path(args.out), progress=not args.quiet, probabilities=args.probabilities, batch_size=args.batch_size,
+                  on_error=report)
+    images, videos = split_media([p for p in paths if p not in failed])
     counts = [f"{len(images)} image{'s' * (len(images) != 1)}"] + ([f"{len(videos)} video{'s' * (len(videos) != 1)}"] if videos else [])
-    print(f"segmented {' and '.join(counts)} into {args.out}")
-    return 0
+    if not failed:
+        print(f"segmented {' and '.join(counts)} into {args.out}")
+        return 0
+    if len(paths) > 1:
+        print(f"segmented {' and '.join(counts)} into {args.out}; {len(failed)} of {len(paths)} inputs failed: {', '.join(p.name for p in failed)}")
+    return 1

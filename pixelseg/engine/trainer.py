@@ -30,7 +30,7 @@ import torch
 from tqdm import tqdm
 
 from pixelseg.data.collate import pad_collate
-from pixelseg.data.folder import IMAGENET_MEAN, IMAGENET_STD, SegmentationFolder, normalize
+from pixelseg.data.folder import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, SegmentationFolder, normalize
 from pixelseg.data.transforms import AugmentConfig, train_transform
 from pixelseg.engine import distributed
 from pixelseg.engine.checkpoint import atomic_save, checkpoint_payload, load_checkpoint, rng_state, set_rng_state
@@ -91,8 +91,12 @@ def _train(config: TrainConfig, device: torch.device, world: distributed.DistInf
     train_set = SegmentationFolder(config.data, config.train_split, transform=augmentation(config.augment))
     val_set = SegmentationFolder(config.data, config.val_split)
     # Read and check every file before the first step: a bad mask fails now, not in epoch 7.
-    for dataset in (train_set, val_set):
+    for dataset, purpose in ((train_set, "nothing to learn from"), (val_set, "no score to keep a best.pt by")):
         dataset.check_all()
+        # All ignore trains on a loss of 0 and validates to an mIoU of nan, silently: refuse it.
+        if not any((dataset.load(i)[1] != IGNORE_INDEX).any() for i in range(len(dataset))):
+            raise DataError(f"{dataset.root / 'masks' / dataset.split}: every pixel of all {len(dataset)} masks is {IGNORE_INDEX} (ignore): "
+                            f"{purpose} (check the masks with `pixelseg data check {dataset.root}`)")
     classes, num_classes = train_set.classes, train_set.num_classes
     # The epoch's order is a function of (seed, epoch) alone (sampler.set_epoch), the same with any
     # number of processes: rank r takes every world_size-th index of one permutation, so a global

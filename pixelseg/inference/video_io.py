@@ -85,11 +85,29 @@ class VideoReader:
         self.has_audio = bool(self.container.streams.audio)
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        """The frames; a DataError at the end when fewer decode than the file states. FFmpeg skips
+        what it cannot decode without an error, so a truncated or garbled file would otherwise pass
+        as a shorter video."""
+        count = 0
+        expected, slack = self._expected_frames()
+        stated = f" of the {expected} it {'states' if slack == 0 else 'lasts'}" if expected else ""
         try:
             for frame in self.container.decode(self.stream):
                 yield frame.to_ndarray(format="rgb24")  # (H, W, 3) uint8
+                count += 1
         except av.FFmpegError as err:
-            raise DataError(f"{self.path}: cannot decode the video ({_reason(err)})") from None
+            raise DataError(f"{self.path}: damaged video: decoding failed after {count} frames{stated} ({_reason(err)})") from None
+        if count == 0 or (expected and count < expected - slack):
+            raise DataError(f"{self.path}: damaged video (truncated or corrupt): {count} frame{'s' * (count != 1)}{stated} could be decoded")
+
+    def _expected_frames(self) -> tuple[int | None, int]:
+        """(frames, slack): the count the stream states (exact), else the container's duration × the
+        frame rate (Matroska and WebM state no count; the estimate may be a frame off)."""
+        if self.info.frames:
+            return self.info.frames, 0
+        if self.container.duration:
+            return round(self.container.duration / av.time_base * float(self.info.rate)), 1
+        return None, 0
 
     def close(self) -> None:
         self.container.close()
