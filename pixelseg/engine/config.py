@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import yaml
 
 from pixelseg.data.transforms import AugmentConfig
 from pixelseg.errors import PixelsegError
+from pixelseg.temporary import create_temporary
 
 
 class ConfigError(PixelsegError):
@@ -163,7 +163,7 @@ def write_config(config: TrainConfig, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "# pixelseg training run: `pixelseg train --config THIS_FILE` reproduces it\n"
     text += yaml.safe_dump(config.as_dict(), sort_keys=False)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = create_temporary(path.parent, f".{path.name}.")  # mode per umask, not mkstemp's 0600
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)

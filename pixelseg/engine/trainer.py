@@ -21,7 +21,6 @@ import io
 import math
 import os
 import random
-import tempfile
 import time
 from pathlib import Path
 
@@ -41,6 +40,7 @@ from pixelseg.engine.schedules import lr_factor, step_progress
 from pixelseg.errors import DataError, TrainingError
 from pixelseg.losses import build_loss
 from pixelseg.models.registry import create_model
+from pixelseg.temporary import create_temporary
 from pixelseg.viz.plots import plot_curves, prediction_grid
 
 __all__ = ["TrainConfig", "AugmentConfig", "train", "resolve_device", "seed_everything"]
@@ -372,7 +372,7 @@ def write_metrics(path: Path, history: list[dict]) -> None:
     writer = csv.DictWriter(buffer, METRIC_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(history)
-    fd, tmp = tempfile.mkstemp(prefix=".metrics.", dir=path.parent)
+    fd, tmp = create_temporary(path.parent, ".metrics.")  # mode per umask, not mkstemp's 0600
     with os.fdopen(fd, "w", newline="") as f:
         f.write(buffer.getvalue())
     os.replace(tmp, path)

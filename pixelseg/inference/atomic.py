@@ -1,17 +1,20 @@
 """Outputs that appear whole or not at all: write to a hidden temporary name beside the target,
 then rename over it. A rename within one folder is atomic, so an interrupted run (Ctrl-C, a bad
 frame half-way through a video, a full disk) never leaves a truncated PNG or an unplayable video
-under the name a user or a script will look for."""
+under the name a user or a script will look for.
+
+Temporaries come from pixelseg/temporary.py, so outputs get the umask's mode (0644 by default)."""
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from pixelseg.temporary import create_temporary, create_temporary_dir
 
 
 @contextlib.contextmanager
@@ -20,7 +23,7 @@ def atomic_path(path: str | Path):
     rename it to `path` when the block succeeds, delete it when the block raises."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    fd, tmp = create_temporary(path.parent, f".{path.stem}.", f".tmp{path.suffix}")
     os.close(fd)
     try:
         yield Path(tmp)
@@ -36,7 +39,7 @@ def atomic_dir(path: str | Path):
     temporary name, then swapped in for any previous folder of that name."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = create_temporary_dir(path.parent, f".{path.name}.", ".tmp")
     try:
         yield tmp
         if path.is_dir():

@@ -16,7 +16,6 @@ metadata (phone videos recorded upright play rotated if the player relied on it)
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -26,6 +25,7 @@ import av
 import numpy as np
 
 from pixelseg.errors import DataError, PixelsegError
+from pixelseg.temporary import create_temporary
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".wmv", ".flv", ".gif", ".ts")
 # Containers that can carry an alpha channel, and the codec/pixel format that does it there.
@@ -135,7 +135,7 @@ class VideoWriter:
         if suffix not in VIDEO_EXTENSIONS:
             raise PixelsegError(f"{self.path}: unknown video format {suffix!r}; use one of {', '.join(VIDEO_EXTENSIONS)}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".tmp{suffix}", dir=self.path.parent)
+        fd, tmp = create_temporary(self.path.parent, f".{self.path.stem}.", f".tmp{suffix}")
         os.close(fd)
         self.tmp = Path(tmp)
         self.container = self.stream = None
