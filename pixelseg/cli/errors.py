@@ -35,7 +35,15 @@ def debug_requested(args) -> bool:
 
 
 def describe(err: BaseException) -> tuple[str, int] | None:
-    """(message, exit status) for an error the user can cause; None for a bug."""
+    """(one-line message, exit status) for an error the user can cause; None for a bug."""
+    described = _describe(err)
+    if described is None:
+        return None
+    message, code = described
+    return " ".join(message.split()), code  # a library's multi-line text (YAML, ONNX) on one line
+
+
+def _describe(err: BaseException) -> tuple[str, int] | None:
     if isinstance(err, (DataError, TrainingError)):
         return str(err), FAILURE
     if isinstance(err, PixelsegError):

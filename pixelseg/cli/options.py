@@ -48,7 +48,7 @@ def device_name(text: str) -> str:
     try:
         resolve_device(text)
     except UsageError as err:
-        raise argparse.ArgumentTypeError(str(err).split(": ", 1)[-1]) from None
+        raise argparse.ArgumentTypeError(str(err).removeprefix("--device ")) from None  # argparse names the flag itself
     return text
 
 

@@ -47,6 +47,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image or video files, folders, or quoted glob patterns ('photos/*.jpg')")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--probabilities", action="store_true", help="also write each class's probability as an 8-bit grey PNG")
+    parser.add_argument("--skip-existing", action="store_true", help="leave out inputs whose outputs are all in --out already (continue a run that was stopped)")
     add_inference_arguments(parser)
 
 
@@ -61,7 +62,7 @@ def run(args) -> int:
         tqdm.write(f"pixelseg predict: error: {err}", file=sys.stderr)
 
     predict_files(predictor, paths, Path(args.out), progress=not args.quiet, probabilities=args.probabilities, batch_size=args.batch_size,
-                  on_error=report)
+                  on_error=report, skip_existing=args.skip_existing)
     images, videos = split_media([p for p in paths if p not in failed])
     counts = [f"{len(images)} image{'s' * (len(images) != 1)}"] + ([f"{len(videos)} video{'s' * (len(videos) != 1)}"] if videos else [])
     if not failed:

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from pixelseg.data.folder import load_image
 from pixelseg.errors import DataError, PixelsegError
-from pixelseg.inference.atomic import atomic_dir, save_image
+from pixelseg.inference.atomic import atomic_dir, remove_stale_temporaries, save_image
 from pixelseg.inference.inputs import split_media
 from pixelseg.inference.predictor import Predictor
 from pixelseg.inference.video_io import VideoReader, VideoWriter
@@ -49,18 +49,36 @@ def video_outputs(out: Path, path: Path, probabilities: bool) -> list[Path]:
 
 
 def predict_files(predictor: Predictor, paths: list[Path], out: Path, progress: bool = True, probabilities: bool = False,
-                  batch_size: int = 1, on_error: Callable[[Path, DataError], None] | None = None) -> list[Path]:
+                  batch_size: int = 1, on_error: Callable[[Path, DataError], None] | None = None, skip_existing: bool = False) -> list[Path]:
     """Segment every image and video in `paths` into `out`; returns the mask paths (a video's: its masks folder), in input order.
 
     on_error: an input that cannot be read (a DataError: unreadable image, damaged video) is passed
         to on_error(path, error) and skipped, and the rest are done; without it the error stops the
         run. Either way a failed input leaves no output, and `out` is made only for the first one.
+    skip_existing: an input whose outputs are all there already is not done again (they were
+        written atomically, so they are whole): a run that was killed continues where it stopped.
     """
     out = Path(out)
     paths = [Path(p) for p in paths]
     images, videos = split_media(paths)
-    _refuse_overwriting_inputs(predictor, paths, images, videos, out, probabilities)
+    planned = {p: image_outputs(out, p.stem, predictor.classes, probabilities) for p in images}
+    planned.update({p: video_outputs(out, p, probabilities) for p in videos})
+    _refuse_overwriting_inputs(paths, planned)
+    made_out = not out.exists()
+    try:
+        return _predict_files(predictor, paths, planned, images, videos, out, progress, probabilities, batch_size, on_error, skip_existing)
+    finally:
+        if made_out and out.is_dir() and not any(out.iterdir()):  # every input failed: no empty folder either
+            out.rmdir()
+
+
+def _predict_files(predictor, paths, planned, images, videos, out, progress, probabilities, batch_size, on_error, skip_existing) -> list[Path]:
+    remove_stale_temporaries(out, [o for outputs in planned.values() for o in outputs])
     written: dict[Path, Path] = {}
+    if skip_existing:
+        done = [p for p, outputs in planned.items() if all(o.exists() for o in outputs)]
+        written.update({p: planned[p][0] if p in images else planned[p][1] for p in done})
+        images, videos = [p for p in images if p not in written], [p for p in videos if p not in written]
     with tqdm(total=len(images), desc="predict", disable=not progress or not images, unit="img") as bar:
         for path, image, logits in _batched(predictor, images, batch_size, on_error):
             written[path] = _write_image_outputs(out, path.stem, image, logits, predictor.classes, probabilities)
@@ -75,11 +93,9 @@ def predict_files(predictor: Predictor, paths: list[Path], out: Path, progress: 
     return [written[p] for p in paths if p in written]
 
 
-def _refuse_overwriting_inputs(predictor, paths, images, videos, out, probabilities) -> None:
+def _refuse_overwriting_inputs(paths: list[Path], planned: dict[Path, list[Path]]) -> None:
     inputs = {p.resolve() for p in paths}
-    planned = [o for p in images for o in image_outputs(out, p.stem, predictor.classes, probabilities)]
-    planned += [o for p in videos for o in video_outputs(out, p, probabilities)]
-    for output in planned:
+    for output in (o for outputs in planned.values() for o in outputs):
         if output.resolve() in inputs:
             raise PixelsegError(f"{output}: an output would overwrite this input; choose another --out folder")
 
