@@ -138,6 +138,7 @@ def load_mask(path: str | Path, num_classes: int | None = None, size: tuple[int,
     path = Path(path)
     try:
         with Image.open(path) as img:
+            stored_as = img.format
             if img.mode == "1":  # 1-bit PNG: PIL reads it as bool; False/True are classes 0/1
                 img = img.convert("L").point(lambda v: 1 if v else 0)
             if img.mode not in ("L", "P", "I;16", "I;16B", "I;16L", "I"):
@@ -145,8 +146,8 @@ def load_mask(path: str | Path, num_classes: int | None = None, size: tuple[int,
                     f"{path}: mask has mode {img.mode} with {len(img.getbands())} channels; masks must be single-channel "
                     "class indices (convert colour masks with `pixelseg data convert --from color-masks`)"
                 )
-            if img.format != "PNG":  # e.g. a JPEG renamed .png: lossy values between classes at every edge
-                raise DataError(f"{path}: mask is {img.format}-compressed, not PNG (lossy compression puts values between classes "
+            if stored_as != "PNG":  # e.g. a JPEG renamed .png: lossy values between classes at every edge
+                raise DataError(f"{path}: mask is {stored_as}-compressed, not PNG (lossy compression puts values between classes "
                                 "at every edge); save masks as PNG")
             mask = np.array(img)  # a writable copy (see load_image)
     except FileNotFoundError:

@@ -117,6 +117,9 @@ def check_options(name: str, options: dict) -> None:
     owner = _REGISTRY[name]
     returned = typing.get_type_hints(owner).get("return")
     hints = {**typing.get_type_hints(returned.__init__), **typing.get_type_hints(owner)} if inspect.isclass(returned) else typing.get_type_hints(owner)
+    if "upsample" in options and options["upsample"] not in _UPSAMPLE_MODES[name]:
+        accepted = ", ".join(_UPSAMPLE_MODES[name]) or "none (it has no upsample option)"
+        raise ValueError(f"model {name!r} does not take upsample={options['upsample']!r}; it takes {accepted}")
     for key, value in options.items():
         if key not in parameters:
             raise ValueError(f"model {name!r} has no option {key!r}; its options are {', '.join(parameters)}")
@@ -126,9 +129,6 @@ def check_options(name: str, options: dict) -> None:
             raise ValueError(f"model option {key}={value!r}: {name} takes {wanted.replace('NoneType', 'None')}, not {type(value).__name__}")
         if isinstance(value, int) and not isinstance(value, bool) and value < 1:
             raise ValueError(f"model option {key}={value}: must be at least 1")
-    if "upsample" in options and options["upsample"] not in _UPSAMPLE_MODES[name]:
-        accepted = ", ".join(_UPSAMPLE_MODES[name]) or "none (it has no upsample option)"
-        raise ValueError(f"model {name!r} does not take upsample={options['upsample']!r}; it takes {accepted}")
 
 
 def create_model(name: str, num_classes: int, in_channels: int = 3, **options) -> nn.Module:

@@ -163,10 +163,10 @@ def test_cli(coco, tmp_path, capsys):
     images = tmp_path / "images" / "val"
     assert main(["data", "convert", "--from", "coco", str(path), "--images", str(images), "--out", str(tmp_path / "out"), "--split", "x"]) == 0
     assert "wrote 3 images" in capsys.readouterr().out
-    assert main(["data", "convert", "--from", "coco", str(path), "--out", str(tmp_path / "out"), "--split", "x"]) == 2
+    assert main(["data", "convert", "--from", "coco", str(path), "--out", str(tmp_path / "out"), "--split", "x"]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and err.startswith("pixelseg data: error: ") and "images/x: already exists" in err
-    assert main(["data", "convert", "--from", "coco", str(tmp_path / "nope.json"), "--out", str(tmp_path / "o")]) == 2
+    assert err.count("\n") == 0 and err.startswith("pixelseg data convert: error: ") and "images/x: already exists" in err
+    assert main(["data", "convert", "--from", "coco", str(tmp_path / "nope.json"), "--out", str(tmp_path / "o")]) == 1
     assert "nope.json: annotation file not found" in capsys.readouterr().err
 
 
