@@ -14,6 +14,11 @@ from pixelseg.data.folder import SegmentationFolder, read_classes
 from pixelseg.errors import DataError
 
 
+# The fixture's annotation 7 is a 2-point polygon on purpose; its DataWarning is asserted in
+# tests/cli/test_bad_input.py (convert-coco-two-points) and would only be noise here.
+pytestmark = pytest.mark.filterwarnings("ignore::pixelseg.errors.DataWarning")
+
+
 def rect(x0, y0, x1, y1):
     """A polygon along integer pixel edges; pycocotools fills x0 <= x < x1, y0 <= y < y1."""
     return [x0, y0, x1, y0, x1, y1, x0, y1]
