@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pixelseg.cli.checks import check_output_dir, check_output_file
+from pixelseg.cli.options import positive_int
 from pixelseg.errors import PixelsegError
 
 HELP = "convert annotations (COCO, VOC, labelme, colour masks) into the folder format, check a data folder, or composite people onto backgrounds"
@@ -25,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     convert.add_argument("--split", metavar="NAME", help="split to write (default: coco: from the file name, e.g. instances_val2017 -> val; "
                          "voc: every ImageSets/Segmentation list except trainval; others: train)")
     convert.add_argument("--images", metavar="DIR", help="image folder (coco: default found next to the JSON, e.g. ../images/<split>; color-masks)")
-    convert.add_argument("--line-width", type=int, default=10, metavar="PX", help="labelme: width of line and linestrip shapes (default 10)")
+    convert.add_argument("--line-width", type=positive_int, default=10, metavar="PX", help="labelme: width of line and linestrip shapes (default 10)")
 
     check = sub.add_parser("check", help="statistics and loud findings for a data folder (exit 1 on errors)",
                            description="Read every image and mask of a data folder; print counts, sizes and per-class frequencies, "
@@ -61,6 +63,7 @@ def _convert(args) -> int:
 
     if args.images and args.fmt not in ("coco", "color-masks"):
         raise PixelsegError(f"--images is for --from coco and --from color-masks, not {args.fmt}")
+    check_output_dir(args.out, "--out")
     options = {}
     if args.images:
         options["images"] = args.images
@@ -76,10 +79,11 @@ def _convert(args) -> int:
 def _check(args) -> int:
     from pixelseg.data.check import check_folder, format_findings, format_table, write_chart
 
+    chart = check_output_file(args.out or Path("runs") / "check" / f"{args.root.resolve().name}.png", "--out")
     report = check_folder(args.root)
     print(format_table(report))
     print()
-    chart = write_chart(report, args.out or Path("runs") / "check" / f"{args.root.resolve().name}.png")
+    write_chart(report, chart)
     print(f"chart: {chart}")
     print(format_findings(report))
     return 1 if report.errors else 0

@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 
 from pixelseg.cli import main as cli_main
+from pixelseg.cli.checks import check_output_dir
+from pixelseg.cli.options import positive_int
 from pixelseg.cli.predict import predict_files
 from pixelseg.data.folder import list_samples
 from pixelseg.data.synthetic import generate_dataset
@@ -23,16 +25,16 @@ DEMO = dict(train=320, val=80, size=128, epochs=25, batch_size=16, lr=3e-3, base
 
 def add_arguments(parser) -> None:
     parser.add_argument("--out", default="runs/demo", help="folder for the data, the run and the pictures")
-    parser.add_argument("--epochs", type=int, default=DEMO["epochs"])
-    parser.add_argument("--train-images", type=int, default=DEMO["train"])
-    parser.add_argument("--val-images", type=int, default=DEMO["val"])
+    parser.add_argument("--epochs", type=positive_int, default=DEMO["epochs"])
+    parser.add_argument("--train-images", type=positive_int, default=DEMO["train"])
+    parser.add_argument("--val-images", type=positive_int, default=DEMO["val"])
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto", help="auto: bf16 where the CPU computes it natively (AVX512-bf16/AMX), else fp32")
     parser.add_argument("--quiet", action="store_true")
 
 
 def run(args) -> int:
     started = time.perf_counter()
-    out = Path(args.out)
+    out = check_output_dir(args.out, "--out")
     precision = args.precision
     if precision == "auto":
         precision = "bf16" if torch.cuda.is_available() or torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"

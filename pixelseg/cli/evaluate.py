@@ -5,8 +5,9 @@ import json
 from pathlib import Path
 
 from pixelseg.bundled import describe
-from pixelseg.cli.predict import add_sizing_arguments, positive_int
-from pixelseg.cli.options import add_runtime_arguments
+from pixelseg.cli.checks import check_output_file
+from pixelseg.cli.options import add_runtime_arguments, positive_int
+from pixelseg.cli.predict import add_sizing_arguments
 from pixelseg.data.folder import SegmentationFolder
 from pixelseg.errors import DataError
 from pixelseg.inference.loading import RUNTIMES, load_predictor
@@ -47,6 +48,9 @@ def format_table(scores: dict) -> str:
 
 
 def run(args) -> int:
+    for flag, path in (("--json", args.json), ("--confusion", args.confusion)):
+        if path:  # before the evaluation, not after its scores are printed
+            check_output_file(path, flag)
     predictor = load_predictor(args.checkpoint, args.runtime, args.device, args.precision, window=args.window, flip=args.tta == "flip",
                                max_size=args.max_size, input_size=args.input_size, refine=args.refine)
     dataset = SegmentationFolder(args.data, args.split)

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pixelseg.errors import PixelsegError
+from pixelseg.cli.checks import check_output_file
+from pixelseg.cli.options import size_or_zero
+from pixelseg.errors import PixelsegError, UsageError
 from pixelseg.inference.refine import REFINEMENTS
 
 HELP = "export a checkpoint to ONNX (dynamic batch, height and width, checked against PyTorch), or to a slim fp16 checkpoint"
@@ -12,9 +14,9 @@ HELP = "export a checkpoint to ONNX (dynamic batch, height and width, checked ag
 def add_arguments(parser) -> None:
     parser.add_argument("--checkpoint", required=True, help="the checkpoint (.pt, or a bundled model's name) to export")
     parser.add_argument("--onnx", metavar="OUT.onnx", help="write an ONNX file")
-    parser.add_argument("--opset", type=int, default=18, help="ONNX opset version (default 18)")
+    parser.add_argument("--opset", type=int, default=18, help="ONNX opset version, 18 up to what the installed onnx knows (default 18)")
     parser.add_argument("--slim", metavar="OUT.pt", help="write a slim checkpoint: fp16 weights, no training state (how pixelseg/bundled is made)")
-    parser.add_argument("--input-size", type=int, default=None, metavar="N",
+    parser.add_argument("--input-size", type=size_or_zero, default=None, metavar="N",
                         help="record in the output that the model runs at a long side of N pixels (0: the image's own size)")
     parser.add_argument("--refine", choices=REFINEMENTS, default=None, help="record the refinement the model runs with")
 
@@ -23,11 +25,17 @@ def run(args) -> int:
     from pixelseg.engine.checkpoint import atomic_save, half_weights, inference_settings, load_checkpoint
 
     if not args.onnx and not args.slim:
-        raise PixelsegError("say what to write: --onnx OUT.onnx, --slim OUT.pt, or both")
-    if args.input_size is not None and args.input_size < 0:
-        raise PixelsegError(f"--input-size must be 0 (own size) or more pixels, got {args.input_size}")
-    if args.onnx and Path(args.onnx).suffix.lower() != ".onnx":
-        raise PixelsegError(f"{args.onnx}: the output name must end in .onnx (predict and apply choose the runtime by it)")
+        raise UsageError("say what to write: --onnx OUT.onnx, --slim OUT.pt, or both")
+    if args.onnx:
+        from pixelseg.inference.onnx import MIN_OPSET, max_opset  # onnx and the exporter load only when asked for
+
+        if Path(args.onnx).suffix.lower() != ".onnx":
+            raise PixelsegError(f"{args.onnx}: the output name must end in .onnx (predict and apply choose the runtime by it)")
+        if not MIN_OPSET <= args.opset <= max_opset():
+            raise UsageError(f"--opset {args.opset}: the exporter writes opsets {MIN_OPSET} to {max_opset()} (older ones cannot express these models' padding)")
+        check_output_file(args.onnx, "--onnx")
+    if args.slim:
+        check_output_file(args.slim, "--slim")
     checkpoint = load_checkpoint(args.checkpoint)
     settings = inference_settings(checkpoint, input_size=args.input_size, refine=args.refine)
     slim = {key: checkpoint[key] for key in ("format", "model", "state_dict", "classes", "mean", "std", "epoch", "metrics") if key in checkpoint}

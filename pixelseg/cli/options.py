@@ -17,6 +17,52 @@ def parse_key_value(text: str) -> tuple[str, object]:
     return key.strip(), value
 
 
+def positive_int(text: str) -> int:
+    """A count: a whole number, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
+
+
+def size_or_zero(text: str) -> int:
+    """A size in pixels, or 0 for "the image's own size"."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 (the image's own size) or more pixels, got {value}")
+    return value
+
+
+def port(text: str) -> int:
+    """A TCP port, 1..65535, or 0 for one the system picks (an out-of-range number must not quietly
+    become a random port)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1..65535 (or 0 for a free one), got {value}")
+    return value
+
+
+def device_name(text: str) -> str:
+    """--device: checked here, before any work, that the device exists on this machine."""
+    from pixelseg.engine.devices import resolve_device  # torch: only for the commands that take --device
+    from pixelseg.errors import UsageError
+
+    try:
+        resolve_device(text)
+    except UsageError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("--device ")) from None  # argparse names the flag itself
+    return text
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """`256` or `256x320` (H x W)."""
     try:
@@ -35,6 +81,6 @@ def add_runtime_arguments(parser: argparse.ArgumentParser, defaults: bool = True
     file's value can stand; see cli/train.py)."""
     device_default = "auto" if defaults else argparse.SUPPRESS
     precision_default = "fp32" if defaults else argparse.SUPPRESS
-    parser.add_argument("--device", default=device_default, help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)")
+    parser.add_argument("--device", type=device_name, default=device_default, help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)")
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=precision_default,
                         help="autocast precision: bf16 is fast on CPUs with AMX/AVX512-bf16; fp16 on CUDA only (default: fp32)")

@@ -1,11 +1,14 @@
 """pixelseg predict"""
 from __future__ import annotations
 
-import argparse
+import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
 from pixelseg.bundled import describe
-from pixelseg.cli.options import add_runtime_arguments, parse_size
+from pixelseg.cli.checks import check_output_dir
+from pixelseg.cli.options import add_runtime_arguments, parse_size, positive_int, size_or_zero
 from pixelseg.inference.files import predict_files
 from pixelseg.inference.inputs import expand_inputs, split_media
 from pixelseg.inference.loading import RUNTIMES, load_predictor
@@ -14,26 +17,6 @@ from pixelseg.inference.refine import REFINEMENTS
 HELP = "segment images and videos: index masks (palette PNG) and overlays at each image's own size"
 
 __all__ = ["HELP", "add_arguments", "add_inference_arguments", "add_sizing_arguments", "predictor_from_args", "predict_files", "run"]
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
-    return value
-
-
-def size_or_zero(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 (the image's own size) or more pixels, got {value}")
-    return value
 
 
 def add_sizing_arguments(parser) -> None:
@@ -72,14 +55,27 @@ def add_arguments(parser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image or video files, folders, or quoted glob patterns ('photos/*.jpg')")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--probabilities", action="store_true", help="also write each class's probability as an 8-bit grey PNG")
+    parser.add_argument("--skip-existing", action="store_true", help="leave out inputs whose outputs are all in --out already (continue a run that was stopped)")
     add_inference_arguments(parser)
 
 
 def run(args) -> int:
+    check_output_dir(args.out, "--out")
     predictor = predictor_from_args(args)
     paths = expand_inputs(args.inputs)
-    predict_files(predictor, paths, Path(args.out), progress=not args.quiet, probabilities=args.probabilities, batch_size=args.batch_size)
-    images, videos = split_media(paths)
+    failed: list[Path] = []
+
+    def report(path: Path, err: Exception) -> None:  # one bad input is skipped, not the end of the batch
+        failed.append(path)
+        tqdm.write(f"pixelseg predict: error: {err}", file=sys.stderr)
+
+    predict_files(predictor, paths, Path(args.out), progress=not args.quiet, probabilities=args.probabilities, batch_size=args.batch_size,
+                  on_error=report, skip_existing=args.skip_existing)
+    images, videos = split_media([p for p in paths if p not in failed])
     counts = [f"{len(images)} image{'s' * (len(images) != 1)}"] + ([f"{len(videos)} video{'s' * (len(videos) != 1)}"] if videos else [])
-    print(f"segmented {' and '.join(counts)} into {args.out}")
-    return 0
+    if not failed:
+        print(f"segmented {' and '.join(counts)} into {args.out}")
+        return 0
+    if len(paths) > 1:
+        print(f"segmented {' and '.join(counts)} into {args.out}; {len(failed)} of {len(paths)} inputs failed: {', '.join(p.name for p in failed)}")
+    return 1

@@ -5,7 +5,7 @@ import ipaddress
 from pathlib import Path
 
 from pixelseg.bundled import describe
-from pixelseg.cli.options import add_runtime_arguments
+from pixelseg.cli.options import add_runtime_arguments, port
 from pixelseg.cli.predict import add_sizing_arguments
 from pixelseg.errors import PixelsegError
 
@@ -16,7 +16,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--checkpoint", default="person", help=f"a .pt checkpoint (train's best.pt) or a bundled model's name (default: person); {describe()}")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 opens it to the network)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    parser.add_argument("--port", type=port, default=8000, help="port (default: 8000; 0 picks a free one)")
     parser.add_argument("--max-mb", type=float, default=20.0, help="largest upload per request in MB (default: 20)")
     parser.add_argument("--max-megapixels", type=float, default=16.8, help="largest image in megapixels, W·H/10⁶ (default: 16.8, 4096×4096)")
     add_sizing_arguments(parser)

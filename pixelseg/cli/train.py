@@ -11,9 +11,11 @@ import argparse
 import os
 from pathlib import Path
 
-from pixelseg.cli.options import add_runtime_arguments, parse_key_value, parse_size
+from pixelseg.cli.checks import check_output_dir
+from pixelseg.cli.options import add_runtime_arguments, parse_key_value, parse_size, positive_int
 from pixelseg.engine.config import ConfigError, TrainConfig, load_config, merge, read_config_file
 from pixelseg.engine.trainer import train
+from pixelseg.errors import UsageError
 
 HELP = "train a model on a folder-format data set"
 
@@ -28,17 +30,24 @@ PLAIN = ("data", "out", "model", "epochs", "time_budget", "patience", "batch_siz
 AUGMENT = ("crop_size", "scale", "hflip", "vflip", "rotation", "color_jitter")
 
 
+def epoch_count(text: str) -> int | None:
+    """--epochs: a count of at least 1, or 'none' for no limit (0 is refused: it is not 'none')."""
+    return None if text.lower() in ("none", "null") else positive_int(text)
+
+
 def optional_int(text: str) -> int | None:
-    return None if text.lower() in ("none", "null", "0") else int(text)
+    """--patience: a count, or 'none' / 0 for no early stopping."""
+    return None if text.lower() in ("none", "null", "0") else positive_int(text)
 
 
 def add_arguments(parser) -> None:
     run = parser.add_argument_group("run")
     run.add_argument("--config", default=None, metavar="FILE", help="YAML with TrainConfig keys (e.g. configs/camvid.yaml or a run's config.yaml)")
     run.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt (its config.yaml, flags on top)")
+    run.add_argument("--overwrite", action="store_true", help="start afresh in an --out folder that holds a run, replacing its checkpoints")
     run.add_argument("--data", default=S, help="data folder (classes.txt, images/<split>, masks/<split>)")
     run.add_argument("--out", default=S, help=f"run folder: config.yaml, best.pt, last.pt, metrics.csv, curves.png, tb/, predictions/ (default: {D.out})")
-    run.add_argument("--epochs", type=optional_int, default=S, help=f"at most this many epochs; 'none' for no limit (default: {D.epochs}; "
+    run.add_argument("--epochs", type=epoch_count, default=S, help=f"at most this many epochs; 'none' for no limit (default: {D.epochs}; "
                      "with --time-budget and no --epochs anywhere: none)")
     run.add_argument("--time-budget", type=float, default=S, metavar="MINUTES", help="at most this many minutes of training + validation")
     run.add_argument("--patience", type=optional_int, default=S, metavar="EPOCHS", help="early stopping: end after this many epochs without a better val mIoU")
@@ -52,7 +61,7 @@ def add_arguments(parser) -> None:
     model.add_argument("--sync-bn", action="store_true", default=S, help="SyncBatchNorm across torchrun processes (CUDA)")
 
     opt = parser.add_argument_group("optimisation")
-    opt.add_argument("--batch-size", type=int, default=S, help=f"per process (default: {D.batch_size})")
+    opt.add_argument("--batch-size", type=positive_int, default=S, help=f"per process (default: {D.batch_size})")
     opt.add_argument("--optimizer", choices=["adamw", "sgd"], default=S, help=f"(default: {D.optimizer})")
     opt.add_argument("--lr", type=float, default=S, help=f"peak learning rate (default: {D.lr})")
     opt.add_argument("--momentum", type=float, default=S, help=f"SGD momentum (default: {D.momentum})")
@@ -121,8 +130,24 @@ def config_from_args(args) -> TrainConfig:
     return TrainConfig.from_dict(values, source=args.config or "command line").check()
 
 
+# A folder with either of these holds a run's work; starting another there would replace it.
+RUN_FILES = ("best.pt", "last.pt")
+
+
+def check_out(config: TrainConfig, args) -> None:
+    out = Path(config.out)
+    check_output_dir(out, "--out")
+    if args.resume or args.overwrite:
+        return
+    held = [name for name in RUN_FILES if (out / name).exists()]
+    if held:
+        raise UsageError(f"--out {out}: already holds a run ({', '.join(held)}); continue it with --resume {out}, "
+                         "start afresh there with --overwrite, or choose another --out")
+
+
 def run(args) -> int:
     config = config_from_args(args)
+    check_out(config, args)
     best = train(config, progress=not args.quiet, resume=bool(args.resume))
     if best and int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line, not one per process
         print(f"best val mIoU {best['miou']:.4f}; checkpoints and curves in {config.out}")

@@ -3,10 +3,10 @@
 Every image and mask is decoded once (two threads; PIL releases the GIL while decoding). Errors are
 what would break or silently spoil training; warnings are what is suspicious but can be right.
 
-Errors:   unreadable files, images without masks, masks that are not PNG or are JPEG-compressed,
+Errors:   unreadable files, folders and broken links named like images, images without masks, masks that are not PNG or are JPEG-compressed,
           RGB masks, mask/image size mismatches, values that are not class ids (unknown ids; many
           stray values = a lossy or resized mask), the same image in two splits, a split whose masks
-          are all 0/255, a missing or bad classes.txt.
+          are all 0/255 or all 255, a missing or bad classes.txt.
 Warnings: 0/255 masks (a binary mask saved as 0/255 makes the object "ignore"), empty masks (all
           one class or all ignore), the same image twice in a split, masks without images, files
           that are skipped.
@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from pixelseg.data.class_weights import ClassCounts, median_frequency_weights
-from pixelseg.data.folder import IGNORE_INDEX, IMAGE_EXTENSIONS, load_image, read_classes
+from pixelseg.data.folder import IGNORE_INDEX, IMAGE_EXTENSIONS, load_image, not_a_file, read_classes
 from pixelseg.errors import DataError
 
 ERROR, WARNING = "error", "warning"
@@ -127,7 +127,10 @@ def _files(folder: Path, report: Report, what: str) -> dict[str, Path]:
     if not folder.is_dir():
         return files
     for path in sorted(folder.iterdir()):
-        if path.is_dir():
+        if path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".") and not path.is_file():
+            # `train` stops on these (data/folder.py list_samples): an error here too, not a skip.
+            report.add(ERROR, "not-a-file", path, f"{not_a_file(path)}, named like an image (a split holds image files only)")
+        elif path.is_dir():
             report.add(WARNING, "skipped", path, f"a folder inside {what}/; skipped (splits hold files only)")
         elif path.name.startswith("."):
             report.add(WARNING, "skipped", path, "hidden file; skipped")
@@ -252,6 +255,10 @@ def check_folder(root: str | Path, workers: int | None = None) -> Report:
                 stats.counts.add_histogram(pair.histogram)
 
     for stats in report.splits.values():
+        if stats.counts.masks and stats.counts.values[IGNORE_INDEX] == stats.counts.values.sum():
+            # `train` refuses such a split too: a loss of 0 on it, or an mIoU of nan.
+            report.add(ERROR, "all-ignore", report.root / "masks" / stats.name,
+                       f"every pixel of all {stats.counts.masks} masks of split {stats.name!r} is 255 (ignore): nothing to train on or score")
         binary = [f for f in report.findings if f.kind == "binary-0-255" and f.path.parent.name == stats.name]
         if binary and stats.counts.masks and not stats.counts.pixels[1:].any():
             report.add(ERROR, "binary-0-255", report.root / "masks" / stats.name,

@@ -41,7 +41,10 @@ def read_classes(root: str | Path) -> list[str]:
     if not path.is_file():
         raise DataError(f"{path}: missing (a data folder needs classes.txt, one class name per line)")
     # utf-8-sig: a BOM written by some editors must not become part of class 0's name.
-    lines = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8") from None
     while lines and not lines[-1]:
         lines.pop()
     if not lines:
@@ -59,6 +62,13 @@ def read_classes(root: str | Path) -> list[str]:
     return lines
 
 
+def not_a_file(path: Path) -> str:
+    """What a path that is not a regular file is, for a message."""
+    if path.is_dir():
+        return "a folder"
+    return "a symbolic link that loops or points nowhere" if path.is_symlink() else "not a regular file"
+
+
 def list_samples(root: str | Path, split: str, require_masks: bool = True) -> list[Sample]:
     """Pair DIR/images/<split>/<id>.* with DIR/masks/<split>/<id>.png, sorted by id."""
     root = Path(root)
@@ -67,6 +77,9 @@ def list_samples(root: str | Path, split: str, require_masks: bool = True) -> li
         raise DataError(f"{image_dir}: image folder for split {split!r} not found")
     # Hidden files (macOS "._x.jpg" resource forks and the like) are not images.
     images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+    for path in images:  # named like an image but not one: say so, rather than "no mask for this image"
+        if not path.is_file():
+            raise DataError(f"{path}: {not_a_file(path)}, named like an image (a split holds image files only; move or remove it)")
     if not images:
         raise DataError(f"{image_dir}: no images ({', '.join(IMAGE_EXTENSIONS)}) in split {split!r}")
     if require_masks and not mask_dir.is_dir():
@@ -125,6 +138,7 @@ def load_mask(path: str | Path, num_classes: int | None = None, size: tuple[int,
     path = Path(path)
     try:
         with Image.open(path) as img:
+            stored_as = img.format
             if img.mode == "1":  # 1-bit PNG: PIL reads it as bool; False/True are classes 0/1
                 img = img.convert("L").point(lambda v: 1 if v else 0)
             if img.mode not in ("L", "P", "I;16", "I;16B", "I;16L", "I"):
@@ -132,6 +146,9 @@ def load_mask(path: str | Path, num_classes: int | None = None, size: tuple[int,
                     f"{path}: mask has mode {img.mode} with {len(img.getbands())} channels; masks must be single-channel "
                     "class indices (convert colour masks with `pixelseg data convert --from color-masks`)"
                 )
+            if stored_as != "PNG":  # e.g. a JPEG renamed .png: lossy values between classes at every edge
+                raise DataError(f"{path}: mask is {stored_as}-compressed, not PNG (lossy compression puts values between classes "
+                                "at every edge); save masks as PNG")
             mask = np.array(img)  # a writable copy (see load_image)
     except FileNotFoundError:
         raise DataError(f"{path}: mask file not found") from None

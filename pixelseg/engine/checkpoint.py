@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,7 @@ import torch
 from pixelseg.bundled import bundled_names, bundled_path
 from pixelseg.errors import PixelsegError
 from pixelseg.models.registry import create_model
+from pixelseg.temporary import create_temporary
 
 
 def atomic_save(obj, path: str | Path) -> Path:
@@ -45,7 +45,7 @@ def atomic_save(obj, path: str | Path) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = create_temporary(path.parent, f".{path.name}.", ".tmp")  # mode per umask, not mkstemp's 0600
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import yaml
 
 from pixelseg.data.transforms import AugmentConfig
 from pixelseg.errors import PixelsegError
+from pixelseg.temporary import create_temporary
 
 
 class ConfigError(PixelsegError):
@@ -109,7 +109,21 @@ class TrainConfig:
                 raise ConfigError(f"{key} must be positive, got {value!r}")
         if self.warmup_steps < 0 or self.weight_decay < 0 or self.num_workers < 0:
             raise ConfigError("warmup_steps, weight_decay and num_workers cannot be negative")
+        self._check_model()
         return self
+
+    def _check_model(self) -> None:
+        """The name and options against the architecture's constructor, before any data is read."""
+        from pixelseg.models.registry import check_options, list_models  # the architectures import torch
+
+        if self.model not in list_models():
+            raise ConfigError(f"--model {self.model}: unknown model; available: {', '.join(list_models())}")
+        if not isinstance(self.model_options, dict):
+            raise ConfigError(f"model_options must be a mapping of option: value, got {self.model_options!r}")
+        try:
+            check_options(self.model, self.model_options)
+        except ValueError as err:
+            raise ConfigError(f"--model-option: {err}") from None
 
 
 def _plain(value):
@@ -128,7 +142,9 @@ def read_config_file(path: str | Path) -> dict:
     try:
         values = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(f"{path}: not valid YAML ({where}{getattr(err, 'problem', None) or err})") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a mapping of config keys, got {type(values).__name__}")
     return values
@@ -152,7 +168,7 @@ def write_config(config: TrainConfig, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "# pixelseg training run: `pixelseg train --config THIS_FILE` reproduces it\n"
     text += yaml.safe_dump(config.as_dict(), sort_keys=False)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = create_temporary(path.parent, f".{path.name}.")  # mode per umask, not mkstemp's 0600
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)

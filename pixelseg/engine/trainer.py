@@ -21,7 +21,6 @@ import io
 import math
 import os
 import random
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,28 +29,24 @@ import torch
 from tqdm import tqdm
 
 from pixelseg.data.collate import pad_collate
-from pixelseg.data.folder import IMAGENET_MEAN, IMAGENET_STD, SegmentationFolder, normalize
+from pixelseg.data.folder import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, SegmentationFolder, normalize
 from pixelseg.data.transforms import AugmentConfig, train_transform
 from pixelseg.engine import distributed
 from pixelseg.engine.checkpoint import atomic_save, checkpoint_payload, load_checkpoint, rng_state, set_rng_state
 from pixelseg.engine.config import ConfigError, TrainConfig, write_config
+from pixelseg.engine.devices import resolve_device
 from pixelseg.engine.evaluator import autocast, evaluate
 from pixelseg.engine.schedules import lr_factor, step_progress
 from pixelseg.errors import DataError, TrainingError
 from pixelseg.losses import build_loss
 from pixelseg.models.registry import create_model
+from pixelseg.temporary import create_temporary
 from pixelseg.viz.plots import plot_curves, prediction_grid
 
 __all__ = ["TrainConfig", "AugmentConfig", "train", "resolve_device", "seed_everything"]
 
 METRIC_COLUMNS = ["epoch", "step", "train_loss", "val_loss", "val_miou", "val_pixel_accuracy", "val_mean_class_accuracy",
                   "val_mean_dice", "lr", "seconds", "elapsed"]
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -96,8 +91,12 @@ def _train(config: TrainConfig, device: torch.device, world: distributed.DistInf
     train_set = SegmentationFolder(config.data, config.train_split, transform=augmentation(config.augment))
     val_set = SegmentationFolder(config.data, config.val_split)
     # Read and check every file before the first step: a bad mask fails now, not in epoch 7.
-    for dataset in (train_set, val_set):
+    for dataset, purpose in ((train_set, "nothing to learn from"), (val_set, "no score to keep a best.pt by")):
         dataset.check_all()
+        # All ignore trains on a loss of 0 and validates to an mIoU of nan, silently: refuse it.
+        if not any((dataset.load(i)[1] != IGNORE_INDEX).any() for i in range(len(dataset))):
+            raise DataError(f"{dataset.root / 'masks' / dataset.split}: every pixel of all {len(dataset)} masks is {IGNORE_INDEX} (ignore): "
+                            f"{purpose} (check the masks with `pixelseg data check {dataset.root}`)")
     classes, num_classes = train_set.classes, train_set.num_classes
     # The epoch's order is a function of (seed, epoch) alone (sampler.set_epoch), the same with any
     # number of processes: rank r takes every world_size-th index of one permutation, so a global
@@ -374,7 +373,7 @@ def write_metrics(path: Path, history: list[dict]) -> None:
     writer = csv.DictWriter(buffer, METRIC_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(history)
-    fd, tmp = tempfile.mkstemp(prefix=".metrics.", dir=path.parent)
+    fd, tmp = create_temporary(path.parent, ".metrics.")  # mode per umask, not mkstemp's 0600
     with os.fdopen(fd, "w", newline="") as f:
         f.write(buffer.getvalue())
     os.replace(tmp, path)

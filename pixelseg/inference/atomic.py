@@ -1,17 +1,22 @@
 """Outputs that appear whole or not at all: write to a hidden temporary name beside the target,
 then rename over it. A rename within one folder is atomic, so an interrupted run (Ctrl-C, a bad
 frame half-way through a video, a full disk) never leaves a truncated PNG or an unplayable video
-under the name a user or a script will look for."""
+under the name a user or a script will look for.
+
+Temporaries come from pixelseg/temporary.py, so outputs get the umask's mode (0644 by default)."""
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
-import tempfile
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 from PIL import Image
+
+from pixelseg.temporary import create_temporary, create_temporary_dir
 
 
 @contextlib.contextmanager
@@ -20,7 +25,7 @@ def atomic_path(path: str | Path):
     rename it to `path` when the block succeeds, delete it when the block raises."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    fd, tmp = create_temporary(path.parent, f".{path.stem}.", f".tmp{path.suffix}")
     os.close(fd)
     try:
         yield Path(tmp)
@@ -36,7 +41,7 @@ def atomic_dir(path: str | Path):
     temporary name, then swapped in for any previous folder of that name."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = create_temporary_dir(path.parent, f".{path.name}.", ".tmp")
     try:
         yield tmp
         if path.is_dir():
@@ -45,6 +50,26 @@ def atomic_dir(path: str | Path):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+# The names create_temporary gives here: `.<stem>.<8 hex>.tmp<suffix>` (files), `.<name>.<8 hex>.tmp` (folders).
+_TEMPORARY = re.compile(r"^\.(?P<stem>.+)\.[0-9a-f]{8}\.tmp(?P<suffix>\.[^.]+)?$")
+
+
+def remove_stale_temporaries(folder: str | Path, targets: Iterable[Path]) -> int:
+    """Delete the temporaries a killed run (kill -9, power loss: no cleanup ran) left in `folder` for
+    the outputs `targets`, before writing them again. Returns how many were removed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    names = {Path(t).name for t in targets}
+    removed = 0
+    for entry in folder.iterdir():
+        match = _TEMPORARY.match(entry.name)
+        if match and match["stem"] + (match["suffix"] or "") in names:
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+            removed += 1
+    return removed
 
 
 def save_image(image: Image.Image | np.ndarray, path: str | Path, **options) -> Path:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import re
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -22,8 +22,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from pixelseg.data.folder import load_image
-from pixelseg.errors import PixelsegError
-from pixelseg.inference.atomic import atomic_dir, save_image
+from pixelseg.errors import DataError, PixelsegError
+from pixelseg.inference.atomic import atomic_dir, remove_stale_temporaries, save_image
 from pixelseg.inference.inputs import split_media
 from pixelseg.inference.predictor import Predictor
 from pixelseg.inference.video_io import VideoReader, VideoWriter
@@ -49,33 +49,58 @@ def video_outputs(out: Path, path: Path, probabilities: bool) -> list[Path]:
 
 
 def predict_files(predictor: Predictor, paths: list[Path], out: Path, progress: bool = True, probabilities: bool = False,
-                  batch_size: int = 1) -> list[Path]:
-    """Segment every image and video in `paths` into `out`; returns the mask paths (a video's: its masks folder), in input order."""
+                  batch_size: int = 1, on_error: Callable[[Path, DataError], None] | None = None, skip_existing: bool = False) -> list[Path]:
+    """Segment every image and video in `paths` into `out`; returns the mask paths (a video's: its masks folder), in input order.
+
+    on_error: an input that cannot be read (a DataError: unreadable image, damaged video) is passed
+        to on_error(path, error) and skipped, and the rest are done; without it the error stops the
+        run. Either way a failed input leaves no output, and `out` is made only for the first one.
+    skip_existing: an input whose outputs are all there already is not done again (they were
+        written atomically, so they are whole): a run that was killed continues where it stopped.
+    """
     out = Path(out)
     paths = [Path(p) for p in paths]
     images, videos = split_media(paths)
-    _refuse_overwriting_inputs(predictor, paths, images, videos, out, probabilities)
-    out.mkdir(parents=True, exist_ok=True)
+    planned = {p: image_outputs(out, p.stem, predictor.classes, probabilities) for p in images}
+    planned.update({p: video_outputs(out, p, probabilities) for p in videos})
+    _refuse_overwriting_inputs(paths, planned)
+    made_out = not out.exists()
+    try:
+        return _predict_files(predictor, paths, planned, images, videos, out, progress, probabilities, batch_size, on_error, skip_existing)
+    finally:
+        if made_out and out.is_dir() and not any(out.iterdir()):  # every input failed: no empty folder either
+            out.rmdir()
+
+
+def _predict_files(predictor, paths, planned, images, videos, out, progress, probabilities, batch_size, on_error, skip_existing) -> list[Path]:
+    remove_stale_temporaries(out, [o for outputs in planned.values() for o in outputs])
     written: dict[Path, Path] = {}
+    if skip_existing:
+        done = [p for p, outputs in planned.items() if all(o.exists() for o in outputs)]
+        written.update({p: planned[p][0] if p in images else planned[p][1] for p in done})
+        images, videos = [p for p in images if p not in written], [p for p in videos if p not in written]
     with tqdm(total=len(images), desc="predict", disable=not progress or not images, unit="img") as bar:
-        for path, image, logits in _batched(predictor, images, batch_size):
+        for path, image, logits in _batched(predictor, images, batch_size, on_error):
             written[path] = _write_image_outputs(out, path.stem, image, logits, predictor.classes, probabilities)
             bar.update(1)
     for path in videos:
-        written[path] = predict_video(predictor, path, out, progress=progress, probabilities=probabilities, batch_size=batch_size)
-    return [written[p] for p in paths]
+        try:
+            written[path] = predict_video(predictor, path, out, progress=progress, probabilities=probabilities, batch_size=batch_size)
+        except DataError as err:
+            if on_error is None:
+                raise
+            on_error(path, err)
+    return [written[p] for p in paths if p in written]
 
 
-def _refuse_overwriting_inputs(predictor, paths, images, videos, out, probabilities) -> None:
+def _refuse_overwriting_inputs(paths: list[Path], planned: dict[Path, list[Path]]) -> None:
     inputs = {p.resolve() for p in paths}
-    planned = [o for p in images for o in image_outputs(out, p.stem, predictor.classes, probabilities)]
-    planned += [o for p in videos for o in video_outputs(out, p, probabilities)]
-    for output in planned:
+    for output in (o for outputs in planned.values() for o in outputs):
         if output.resolve() in inputs:
             raise PixelsegError(f"{output}: an output would overwrite this input; choose another --out folder")
 
 
-def _batched(predictor: Predictor, paths: list[Path], batch_size: int) -> Iterator[tuple[Path, np.ndarray, torch.Tensor]]:
+def _batched(predictor: Predictor, paths: list[Path], batch_size: int, on_error=None) -> Iterator[tuple[Path, np.ndarray, torch.Tensor]]:
     """(path, image, logits (C, H, W)) for every image, same-size images sharing forward passes.
 
     Images are decoded one at a time into per-size buckets; a full bucket runs at once, and when too
@@ -91,7 +116,13 @@ def _batched(predictor: Predictor, paths: list[Path], batch_size: int) -> Iterat
             yield path, image, one
 
     for path in paths:
-        image = load_image(path)
+        try:
+            image = load_image(path)
+        except DataError as err:
+            if on_error is None:
+                raise
+            on_error(path, err)
+            continue
         buckets.setdefault(image.shape, []).append((path, image))
         if len(buckets[image.shape]) >= batch_size:
             yield from run(image.shape)

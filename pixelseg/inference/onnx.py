@@ -26,6 +26,9 @@ from pixelseg.errors import PixelsegError
 from pixelseg.inference.atomic import atomic_path
 
 FORMAT = "pixelseg-onnx-1"
+# torch's exporter writes opset 18 natively; older ones go through onnx's version converter, which
+# has no adapter for Pad below 18 (every model pads), and the exporter then keeps 18 without failing.
+MIN_OPSET = 18
 INPUT_NAME, OUTPUT_NAME = "images", "logits"
 # Models accept any H, W >= 32 (registry contract); the exported graph says so too.
 MIN_SIDE = 32
@@ -73,6 +76,13 @@ def export_onnx(checkpoint: str | Path | dict, out: str | Path, opset: int = 18)
     return check
 
 
+def max_opset() -> int:
+    """The newest opset the installed onnx package defines."""
+    import onnx
+
+    return onnx.defs.onnx_opset_version()
+
+
 def _export_graph(model: torch.nn.Module, path: Path, opset: int) -> None:
     example = torch.randn(1, 3, 97, 131)  # not a multiple of any stride: see the module docstring
     dims = {0: torch.export.Dim("batch", min=1, max=4096), 2: torch.export.Dim("height", min=MIN_SIDE, max=16384),
@@ -86,6 +96,11 @@ def _export_graph(model: torch.nn.Module, path: Path, opset: int) -> None:
         except Exception as err:
             raise PixelsegError(f"ONNX export of model {model.pixelseg_config['name']!r} failed: {err}") from err
     program.save(str(path))
+    import onnx
+
+    written = next((entry.version for entry in onnx.load(str(path), load_external_data=False).opset_import if entry.domain in ("", "ai.onnx")), None)
+    if written != opset:  # the exporter falls back to another opset with only a log message
+        raise PixelsegError(f"ONNX export at opset {opset} failed: the exporter could only write opset {written}")
 
 
 def _write_metadata(path: Path, checkpoint: dict) -> None:

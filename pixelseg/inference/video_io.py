@@ -16,7 +16,6 @@ metadata (phone videos recorded upright play rotated if the player relied on it)
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -26,6 +25,7 @@ import av
 import numpy as np
 
 from pixelseg.errors import DataError, PixelsegError
+from pixelseg.temporary import create_temporary
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".wmv", ".flv", ".gif", ".ts")
 # Containers that can carry an alpha channel, and the codec/pixel format that does it there.
@@ -85,11 +85,29 @@ class VideoReader:
         self.has_audio = bool(self.container.streams.audio)
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        """The frames; a DataError at the end when fewer decode than the file states. FFmpeg skips
+        what it cannot decode without an error, so a truncated or garbled file would otherwise pass
+        as a shorter video."""
+        count = 0
+        expected, slack = self._expected_frames()
+        stated = f" of the {expected} it {'states' if slack == 0 else 'lasts'}" if expected else ""
         try:
             for frame in self.container.decode(self.stream):
                 yield frame.to_ndarray(format="rgb24")  # (H, W, 3) uint8
+                count += 1
         except av.FFmpegError as err:
-            raise DataError(f"{self.path}: cannot decode the video ({_reason(err)})") from None
+            raise DataError(f"{self.path}: damaged video: decoding failed after {count} frames{stated} ({_reason(err)})") from None
+        if count == 0 or (expected and count < expected - slack):
+            raise DataError(f"{self.path}: damaged video (truncated or corrupt): {count} frame{'s' * (count != 1)}{stated} could be decoded")
+
+    def _expected_frames(self) -> tuple[int | None, int]:
+        """(frames, slack): the count the stream states (exact), else the container's duration × the
+        frame rate (Matroska and WebM state no count; the estimate may be a frame off)."""
+        if self.info.frames:
+            return self.info.frames, 0
+        if self.container.duration:
+            return round(self.container.duration / av.time_base * float(self.info.rate)), 1
+        return None, 0
 
     def close(self) -> None:
         self.container.close()
@@ -117,7 +135,7 @@ class VideoWriter:
         if suffix not in VIDEO_EXTENSIONS:
             raise PixelsegError(f"{self.path}: unknown video format {suffix!r}; use one of {', '.join(VIDEO_EXTENSIONS)}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".tmp{suffix}", dir=self.path.parent)
+        fd, tmp = create_temporary(self.path.parent, f".{self.path.stem}.", f".tmp{suffix}")
         os.close(fd)
         self.tmp = Path(tmp)
         self.container = self.stream = None

@@ -154,8 +154,8 @@ def test_jpeg_mask_file_is_not_png(make_data_folder):
     assert kinds(check_folder(root), ERROR) == {"not-png": ["a.jpg"]}
 
 
-def test_missing_folder_exits_2(tmp_path, capsys):
-    assert main(["data", "check", str(tmp_path / "nope")]) == 2
+def test_missing_folder_exits_1(tmp_path, capsys):
+    assert main(["data", "check", str(tmp_path / "nope")]) == 1
     assert "data folder not found" in capsys.readouterr().err
 
 

@@ -157,14 +157,14 @@ def test_checkerboard_numbers(tmp_path):
 
 def test_checkerboard_missing_image(tmp_path, capsys):
     code = main(["explain", "checkerboard", "--image", str(tmp_path / "nope.png"), "--out", str(tmp_path)])
-    assert code == 2
+    assert code == 1  # a data error: the file named could not be read
     assert "image not found" in capsys.readouterr().err
 
 
 def test_checkerboard_unreadable_image(tmp_path, capsys):
     (tmp_path / "bad.png").write_text("not an image")
     code = main(["explain", "checkerboard", "--image", str(tmp_path / "bad.png"), "--out", str(tmp_path)])
-    assert code == 2
+    assert code == 1  # a data error: the file named could not be read
     assert "cannot read" in capsys.readouterr().err
 
 

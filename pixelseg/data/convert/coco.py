@@ -10,6 +10,7 @@ Rules (documented in docs/data.md):
 from __future__ import annotations
 
 import json
+import math
 import re
 import warnings
 from pathlib import Path
@@ -19,7 +20,7 @@ from pycocotools import mask as mask_utils
 
 from pixelseg.data.convert import SplitWriter, check_class_count, orient_like_image, read_class_list
 from pixelseg.data.folder import IGNORE_INDEX
-from pixelseg.errors import DataError
+from pixelseg.errors import DataError, DataWarning
 
 
 def load_coco(path: Path) -> dict:
@@ -65,8 +66,16 @@ def annotation_mask(ann: dict, height: int, width: int, path: Path) -> np.ndarra
             if not isinstance(polygon, list) or len(polygon) % 2:
                 raise DataError(f"{where}: a polygon must be a flat list of x, y pairs")
             # Fewer than 3 points enclose nothing; pycocotools would even read 4 numbers as a box.
+            try:
+                numbers = [float(v) for v in polygon]
+            except (TypeError, ValueError):
+                raise DataError(f"{where}: a polygon holds something that is not a number") from None
+            if not all(map(math.isfinite, numbers)):
+                raise DataError(f"{where}: a polygon holds a coordinate that is not a finite number (NaN or Infinity)")
             if len(polygon) >= 6:
-                polygons.append([float(v) for v in polygon])
+                polygons.append(numbers)
+            else:
+                warnings.warn(f"{where}: a polygon of {len(polygon) // 2} point{'s' * (len(polygon) != 2)} encloses nothing; skipped", DataWarning)
         if not polygons:
             return np.zeros((height, width), dtype=bool)
         rle = mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))

@@ -40,8 +40,12 @@ def load_labelme(path: Path) -> dict:
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         raise DataError(f"{path}: not a labelme file (no 'shapes' list)")
     for i, shape in enumerate(data["shapes"]):
-        if not isinstance(shape, dict) or not isinstance(shape.get("label"), str) or not isinstance(shape.get("points"), list):
-            raise DataError(f"{path}: shape {i} has no 'label' or 'points'")
+        if not isinstance(shape, dict) or not isinstance(shape.get("label"), str):
+            raise DataError(f"{path}: shape {i} has no 'label' (a string)")
+        if "points" not in shape:
+            raise DataError(f"{path}: shape {i} ({shape['label']!r}) has no 'points'")
+        if not isinstance(shape["points"], list):
+            raise DataError(f"{path}: shape {i} ({shape['label']!r}): 'points' must be a list of [x, y] pairs, got {shape['points']!r:.40}")
     return data
 
 
@@ -73,6 +77,8 @@ def _points(shape: dict, path: Path, need: int) -> list[tuple[float, float]]:
         points = [(float(x), float(y)) for x, y in shape["points"]]
     except (TypeError, ValueError):
         raise DataError(f"{path}: shape {shape['label']!r} has points that are not [x, y] pairs") from None
+    if not all(math.isfinite(v) for point in points for v in point):  # JSON's NaN and Infinity: PIL would draw them somewhere
+        raise DataError(f"{path}: shape {shape['label']!r} has a point that is not a finite number ({next(p for p in points if not all(map(math.isfinite, p)))})")
     if len(points) < need:
         raise DataError(f"{path}: {shape.get('shape_type') or 'polygon'} {shape['label']!r} needs at least {need} points, has {len(points)}")
     return points
