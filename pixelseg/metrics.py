@@ -106,3 +106,18 @@ def scores_from_confusion(matrix: torch.Tensor) -> SegmentationScores:
         mean_dice=_nanmean(dice),
         per_class_accuracy=_nan_to_none(class_accuracy),
     )
+
+
+def edge_band(target: torch.Tensor, width: int, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """`target` (..., H, W) class ids with every pixel farther than `width` pixels (in the max
+    norm) from a change of class set to `ignore_index`: fed to a ConfusionMatrix it scores only
+    the band around the true edges, where a refinement helps or hurts (the interior and the far
+    background would drown it). Ignore pixels count as no class; the image border is no edge."""
+    shape = target.shape
+    ids = target.reshape(-1, 1, *shape[-2:]).float()                           # (N, 1, H, W)
+    ignored = ids == ignore_index
+    size, pad = 2 * width + 1, width
+    highest = torch.nn.functional.max_pool2d(ids.masked_fill(ignored, -1), size, 1, pad)
+    lowest = -torch.nn.functional.max_pool2d(-ids.masked_fill(ignored, float(ignore_index) + 1), size, 1, pad)
+    band = (highest != lowest) & ~ignored
+    return torch.where(band, ids, float(ignore_index)).to(target.dtype).reshape(shape)

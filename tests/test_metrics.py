@@ -96,3 +96,21 @@ def test_bad_input_is_refused():
         cm.update(torch.zeros(2, 3), torch.zeros(3, 2))
     with pytest.raises(ValueError, match="class ids"):
         cm.update(torch.zeros(4, dtype=torch.long), torch.tensor([0, 1, 7, 255]))
+
+
+def test_edge_band_keeps_exactly_the_pixels_near_a_change_of_class():
+    from pixelseg.metrics import edge_band
+
+    target = torch.zeros(10, 12, dtype=torch.long)
+    target[3:7, 4:9] = 1                                    # a 4×5 square
+    band = edge_band(target, 1)
+    expected = torch.full_like(target, 255)
+    ring = torch.zeros(10, 12, dtype=torch.bool)
+    ring[2:8, 3:10] = True                                  # within 1 pixel of the square, inside or out
+    ring[4:6, 5:8] = False                                  # the square's inside, 2 or more pixels in
+    expected[ring] = target[ring]
+    assert torch.equal(band, expected)
+    assert torch.equal(edge_band(torch.zeros(5, 5, dtype=torch.long), 2), torch.full((5, 5), 255))  # no edge, no band
+    with_ignore = target.clone()
+    with_ignore[0, :] = 255
+    assert (edge_band(with_ignore, 1)[0] == 255).all() and (edge_band(with_ignore, 1)[1] == 255).all()  # ignore is not a class

@@ -24,6 +24,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the scores as JSON")
     parser.add_argument("--confusion", default=None, metavar="PNG", help="also draw the confusion matrix (row-normalised heatmap) to this file")
     add_sizing_arguments(parser)
+    parser.add_argument("--edge-band", type=positive_int, default=None, metavar="PX",
+                        help="score only the pixels within PX of a true edge (where edges are won or lost; e.g. 4)")
     parser.add_argument("--batch-size", type=positive_int, default=4, help="images of the same size per forward pass")
     parser.add_argument("--quiet", action="store_true")
     add_runtime_arguments(parser)
@@ -56,14 +58,14 @@ def run(args) -> int:
     dataset = SegmentationFolder(args.data, args.split)
     if dataset.classes != predictor.classes:
         raise DataError(f"{Path(args.data) / 'classes.txt'}: classes {dataset.classes} differ from the checkpoint's {predictor.classes}")
-    confusion = score_split(predictor, dataset, args.batch_size, progress=not args.quiet)
+    confusion = score_split(predictor, dataset, args.batch_size, progress=not args.quiet, band=args.edge_band)
     scores = confusion.compute().as_dict(dataset.classes)
     print(format_table(scores))
     if args.json:
         # Macro averages (miou, mean_dice, mean_class_accuracy) over classes; pixel accuracy micro; see docs/training.md.
         scores["confusion"] = confusion.matrix.cpu().tolist()  # rows = truth, columns = prediction
         scores["evaluation"] = {"split": args.split, "tta": args.tta, "window": list(args.window) if args.window else None,
-                                "input_size": predictor.input_size or None, "refine": predictor.refine}
+                                "input_size": predictor.input_size or None, "refine": predictor.refine, "edge_band": args.edge_band}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(scores, indent=2))
     if args.confusion:

@@ -59,6 +59,10 @@ def test_evaluate_reports_the_settings_it_ran_with(sized_checkpoint, make_data_f
         scores = json.loads(out.read_text())
         assert (scores["evaluation"]["input_size"], scores["evaluation"]["refine"]) == expected
         assert np.array(scores["confusion"]).sum() == 2 * 50 * 70
+    banded = tmp_path / "band.json"
+    assert main(["evaluate", "--checkpoint", str(sized_checkpoint), "--data", str(data), "--json", str(banded), "--quiet", "--edge-band", "1"]) == 0
+    counted = np.array(json.loads(banded.read_text())["confusion"]).sum()
+    assert 0 < counted < 2 * 50 * 70  # random masks: nearly every pixel is near an edge, the image border is not
 
 
 def test_slim_export_halves_the_weights_and_records_the_settings(sized_checkpoint, tmp_path):
