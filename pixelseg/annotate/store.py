@@ -8,7 +8,8 @@ runs on the result:
     DIR/masks/<split>/<id>.png   palette PNGs, value = class id, 255 = ignore
 
 A plain folder of photos (images directly in DIR) becomes that format on first start: each photo
-is linked (a hard link, else a copy) into DIR/images/train/; the originals stay where they are.
+is linked (a hard link, else a copy) into DIR/images/train/, one in five into DIR/images/val/ (at
+least one), so training has a validation split; the originals stay where they are.
 
 Every save writes a temporary file beside the mask, flushes it to disk and renames it over the
 mask, so a killed server leaves the old mask or the new one, never a torn one. Each mask has a
@@ -36,7 +37,7 @@ from pixelseg.temporary import create_temporary
 from pixelseg.viz.palette import mask_to_palette_image
 
 DEFAULT_MAX_PIXELS = 8192 * 8192  # 67 MP: larger photos are refused from their header, before decoding
-PLAIN_SPLIT = "train"             # where a plain folder's photos go
+PLAIN_SPLIT, VAL_SPLIT = "train", "val"  # where a plain folder's photos go
 _ID = re.compile(r"^[^/\\\x00]+/[^/\\\x00]+$")
 
 
@@ -152,19 +153,27 @@ class AnnotationStore:
         return list(given)
 
     def _adopt_plain_photos(self) -> int:
-        """Photos directly in DIR: linked into DIR/images/train/ (the folder format). Returns how many."""
+        """Photos directly in DIR: linked into DIR/images/train/ and, one in five, DIR/images/val/ (at
+        least one when there are two or more), so that `pixelseg train --data DIR` runs as it is.
+        Photos linked before (by name, in either split) are left. Returns how many were linked."""
         photos = sorted(p for p in self.root.iterdir() if _is_image_file(p))
         if not photos:
             return 0
-        target = self.root / "images" / PLAIN_SPLIT
-        target.mkdir(parents=True, exist_ok=True)
-        taken = {p.stem for p in target.iterdir() if _is_image_file(p)}
+        splits = {name: self.root / "images" / name for name in (PLAIN_SPLIT, VAL_SPLIT)}
+        taken = {p.stem for folder in splits.values() if folder.is_dir() for p in folder.iterdir() if _is_image_file(p)}
+        new = [(i, p) for i, p in enumerate(photos) if p.stem not in taken]
+        to_val = {i for i, _ in new if i % 5 == 4}
+        if not to_val and len(photos) >= 2 and not splits[VAL_SPLIT].is_dir() and new:
+            to_val = {new[-1][0]}
+        seen: set[str] = set()
         added = 0
-        for photo in photos:
-            if photo.stem in taken:
+        for i, photo in new:
+            if photo.stem in seen:  # a.jpg and a.png: one id, the first is labelled
                 continue
+            seen.add(photo.stem)
+            target = splits[VAL_SPLIT if i in to_val else PLAIN_SPLIT]
+            target.mkdir(parents=True, exist_ok=True)
             _link_or_copy(photo, target / photo.name)
-            taken.add(photo.stem)
             added += 1
         return added
 

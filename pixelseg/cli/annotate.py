@@ -47,7 +47,7 @@ def run(args) -> int:
     url = url_of(sock)
     labelled, total = store.counts()
     if store.converted:
-        print(f"pixelseg annotate: linked {store.converted} photos into {root / 'images' / 'train'} (the folder format); the originals stay")
+        print(f"pixelseg annotate: linked {store.converted} photos into {root / 'images'}/train and /val (the folder format); the originals stay")
     print(f"pixelseg annotate: {total} images in {root}, {labelled} labelled; classes: {', '.join(store.classes)}"
           + (f"; suggestions from {args.checkpoint}" if predictor is not None else ""))
     if not local:

@@ -163,8 +163,9 @@ def test_a_non_image_a_corrupt_image_a_huge_one_and_a_bad_mask_are_reported(fold
 def test_a_plain_folder_of_photos_becomes_the_folder_format(tmp_path):
     photo_folder(tmp_path / "photos", split=None)
     store = AnnotationStore(tmp_path / "photos", classes="background,person,thing")
-    assert store.converted == 3 and [e.id for e in store.entries()] == ["train/img0", "train/img1", "train/img2"]
+    assert store.converted == 3 and [e.id for e in store.entries()] == ["train/img0", "train/img1", "val/img2"]
     assert (tmp_path / "photos" / "img0.png").is_file() and (tmp_path / "photos" / "images" / "train" / "img0.png").is_file()
+    assert os.stat(tmp_path / "photos" / "img0.png").st_ino == os.stat(tmp_path / "photos" / "images" / "train" / "img0.png").st_ino
     assert AnnotationStore(tmp_path / "photos").converted == 0  # classes.txt now, and nothing to link again
     with pytest.raises(PixelsegError, match="--classes names"):
         AnnotationStore(tmp_path / "photos", classes="background,cat")

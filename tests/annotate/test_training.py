@@ -34,3 +34,15 @@ def test_train_and_data_check_run_on_a_folder_labelled_here(tmp_path, capsys):
     assert main(["train", "--data", str(folder), "--out", str(run), "--epochs", "1", "--batch-size", "2", "--quiet", "--device", "cpu",
                  "--model-option", "base_channels=4", "--model-option", "depth=2"]) == 0
     assert (run / "best.pt").is_file()
+
+
+@pytest.mark.slow
+def test_train_runs_on_a_plain_folder_of_photos_labelled_here(tmp_path):
+    folder = tmp_path / "photos"
+    photo_folder(folder, count=3, split=None)
+    store = AnnotationStore(folder, classes=",".join(CLASSES))
+    for entry in store.entries():
+        store.save(entry, scene(20 + int(entry.stem[-1]), 48, 64)[1], "")
+    assert {e.split for e in store.entries()} == {"train", "val"}
+    assert main(["train", "--data", str(folder), "--out", str(tmp_path / "run"), "--epochs", "1", "--quiet", "--device", "cpu",
+                 "--model-option", "base_channels=4", "--model-option", "depth=2"]) == 0
