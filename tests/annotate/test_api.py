@@ -269,3 +269,11 @@ def test_kill_9_during_saves_leaves_a_mask_that_loads(folder):
     store = AnnotationStore(folder)  # a restart clears what the kill left behind
     assert not [p for p in (folder / "masks" / "train").iterdir() if p.name.startswith(".")]
     assert np.array_equal(store.load(store.entry("train/img0"))[0], mask)
+
+
+def test_without_scikit_image_snap_is_off_and_says_how_to_get_it(folder, monkeypatch):
+    monkeypatch.setitem(sys.modules, "skimage.segmentation", None)  # `import skimage.segmentation` raises ImportError
+    with TestClient(create_app(AnnotationStore(folder, classes=CLASSES)), base_url="http://127.0.0.1") as client:
+        assert client.get("/api/images").json()["snap"] is False
+        response = client.get("/api/images/train/img0/superpixels")
+        assert response.status_code == 501 and "pip install scikit-image" in response.json()["detail"]

@@ -287,3 +287,47 @@ def test_label_the_tutorials_cat(tmp_path):
             assert not elsewhere, elsewhere
         finally:
             browser.close()
+
+
+def test_problem_images_are_said_so_on_the_page(tmp_path):
+    """A file that is not an image and a mask with values outside the classes: a clear message each,
+    the bad mask left as it is; an id with a space and a '#' works like any other."""
+    folder = tmp_path / "data"
+    split = folder / "images" / "train"
+    photo_folder(folder, count=2, height=H, width=W)
+    (split / "img0.png").rename(split / "bad.png")
+    (split / "img1.png").rename(split / "my cat #1.png")
+    (split / "fake.jpg").write_text("not a picture")
+    (folder / "masks" / "train").mkdir(parents=True)
+    broken = np.zeros((H, W), np.uint8)
+    broken[5:9, 5:9] = 9
+    Image.fromarray(broken).save(folder / "masks" / "train" / "bad.png")
+    before = (folder / "masks" / "train" / "bad.png").read_bytes()
+    store = AnnotationStore(folder, classes=CLASSES)
+    errors, elsewhere = [], []
+    with running_server(create_app(store, allowed_hosts=LOOPBACK_NAMES)) as url, sync_api.sync_playwright() as playwright:
+        browser, page = open_browser(playwright, url, errors, elsewhere)
+        try:
+            page.goto(f"{url}/")
+            page.wait_for_selector("body[data-state=error]", timeout=TIMEOUT)  # the first unlabelled one: train/fake
+            assert page.evaluate("() => window.annotator.id") == "train/fake"
+            assert "not a readable image" in page.inner_text("#error")
+            page.keyboard.press("ArrowRight")
+            wait_ready(page, "train/my cat #1")
+            page.keyboard.press("f")
+            page.mouse.click(*Canvas(page, W, H).screen(1.5, 1.5))
+            wait_saved(page)
+            assert (load_mask(folder / "masks" / "train" / "my cat #1.png") == 1).any()
+            page.keyboard.press("ArrowLeft")
+            page.keyboard.press("ArrowLeft")
+            page.wait_for_function("() => window.annotator.id === 'train/bad' && document.body.dataset.state === 'error'", timeout=TIMEOUT)
+            message = page.inner_text("#error")
+            assert "[9]" in message and "left as it is" in message
+            page.mouse.click(*Canvas(page, W, H).screen(20.5, 20.5))
+            page.wait_for_timeout(300)
+            assert (folder / "masks" / "train" / "bad.png").read_bytes() == before
+            assert page.inner_text("#count") == "2 of 3 labelled"
+            assert not errors, errors
+            assert not elsewhere, elsewhere
+        finally:
+            browser.close()

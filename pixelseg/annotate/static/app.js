@@ -22,6 +22,10 @@ const photo = $("photo"), maskCanvas = $("mask"), draft = $("draft"), stage = $(
 const maskContext = maskCanvas.getContext("2d"), draftContext = draft.getContext("2d");
 let colours = new Uint8Array(256 * 3); // class id -> RGB
 
+function path(id) { // an id in a URL: "train/my cat #1" -> "train/my%20cat%20%231"
+  return id.split("/").map(encodeURIComponent).join("/");
+}
+
 function hexToRgb(hex) {
   return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
 }
@@ -230,7 +234,7 @@ async function loadSuperpixels() {
   if (state.superpixelsFor === state.id) return state.superpixels;
   const id = state.id;
   $("hint").textContent = "computing superpixels…";
-  const response = await fetch(`/api/images/${encodeURI(id)}/superpixels`);
+  const response = await fetch(`/api/images/${path(id)}/superpixels`);
   if (!response.ok) throw new Error(await failure(response));
   const bitmap = await createImageBitmap(await response.blob(), { colorSpaceConversion: "none", premultiplyAlpha: "none" });
   const canvas = document.createElement("canvas");
@@ -291,7 +295,7 @@ async function saveLoop() {
       setSave("saving", "saving…");
       let response;
       try {
-        response = await fetch(`/api/images/${encodeURI(id)}/mask?version=${encodeURIComponent(version)}`, {
+        response = await fetch(`/api/images/${path(id)}/mask?version=${encodeURIComponent(version)}`, {
           method: "PUT", headers: { "Content-Type": "application/octet-stream" }, body: await gzip(snapshot),
         });
       } catch (err) {
@@ -371,15 +375,15 @@ async function openImage(index) {
   renderList();
   setSave("idle", "");
   try {
-    const response = await fetch(`/api/images/${encodeURI(image.id)}`);
+    const response = await fetch(`/api/images/${path(image.id)}`);
     if (!response.ok) throw new Error(await failure(response));
     const info = await response.json();
     if (info.error) throw new Error(info.error);
     let mask = null, version = info.version, source = "mask";
     if (version) {
-      [mask, version] = await fetchMask(`/api/images/${encodeURI(image.id)}/mask?format=raw`);
+      [mask, version] = await fetchMask(`/api/images/${path(image.id)}/mask?format=raw`);
     } else if (state.assist) {
-      [mask] = await fetchMask(`/api/images/${encodeURI(image.id)}/suggestion?format=raw`);
+      [mask] = await fetchMask(`/api/images/${path(image.id)}/suggestion?format=raw`);
       source = "suggestion";
     } else {
       mask = new Uint8Array(info.width * info.height);
@@ -388,7 +392,7 @@ async function openImage(index) {
     await new Promise((resolve, reject) => {
       photo.onload = resolve;
       photo.onerror = () => reject(new Error(`${image.id}: the browser cannot show this image`));
-      const url = `/api/images/${encodeURI(image.id)}/image`;
+      const url = `/api/images/${path(image.id)}/image`;
       if (photo.getAttribute("src") === url && photo.complete && photo.naturalWidth) resolve();
       else photo.src = url;
     });
