@@ -207,6 +207,15 @@ def test_label_a_folder_in_the_browser(tmp_path):
                 wait_saved(page)
                 snapped = load_mask(folder / "masks" / "train" / "img1.png")
                 assert np.array_equal(snapped, np.where(labels == labels[10, 10], 1, filled))
+                # Snap to the model's region instead: the connected region of its mask under the click.
+                page.select_option("#snap-source", "model")
+                ys, xs = np.nonzero(predicted[1] == 1)
+                seed = (int(xs[len(xs) // 2]), int(ys[len(ys) // 2]))
+                page.keyboard.press("3")
+                page.mouse.click(*canvas.screen(seed[0] + 0.5, seed[1] + 0.5))
+                page.wait_for_function("() => window.annotator.undo.length === 3", timeout=TIMEOUT)
+                wait_saved(page)
+                assert np.array_equal(load_mask(folder / "masks" / "train" / "img1.png"), np.where(flood(predicted[1], seed), 2, snapped))
 
                 # Back to the first image: its saved mask, with its version.
                 page.keyboard.press("ArrowLeft")

@@ -12,7 +12,7 @@ const state = {
   classes: [], images: [], index: -1, assist: false, snap: false,
   tool: "polygon", value: 1, size: 12, opacity: 0.55, showMask: true,
   id: null, width: 0, height: 0, mask: null, version: "", readOnly: false, source: "",
-  undo: [], redo: [], points: [], superpixels: null, superpixelsFor: null,
+  undo: [], redo: [], points: [], superpixels: null, superpixelsFor: null, snapSource: "superpixels", suggestion: null, suggestionFor: null,
   zoom: 1, panX: 0, panY: 0, dragging: null, spaceDown: false,
   saving: null, dirty: false, conflict: false, labelled: 0, total: 0,
 };
@@ -214,8 +214,8 @@ function fillAt(x, y, value, regionOf) {
   if (any) changed();
 }
 
-function floodRegion(start) { // the 4-connected pixels of the class at `start`
-  const width = state.width, height = state.height, mask = state.mask, target = mask[start];
+function floodRegion(start, mask = state.mask) { // the 4-connected pixels of the value at `start`
+  const width = state.width, target = mask[start];
   const seen = new Uint8Array(mask.length), stack = [start], region = [];
   seen[start] = 1;
   while (stack.length) {
@@ -251,6 +251,21 @@ async function loadSuperpixels() {
     $("hint").textContent = "";
   }
   return labels;
+}
+
+async function loadSuggestion() { // the model's mask of this image, for snapping to its regions
+  if (state.suggestionFor === state.id) return state.suggestion;
+  const id = state.id;
+  const [mask] = await fetchMask(`/api/images/${path(id)}/suggestion?format=raw`);
+  if (state.id === id) {
+    state.suggestion = mask;
+    state.suggestionFor = id;
+  }
+  return mask;
+}
+
+function modelRegion(start) {
+  return floodRegion(start, state.suggestion);
 }
 
 function superpixelRegion(start) {
@@ -385,6 +400,8 @@ async function openImage(index) {
     } else if (state.assist) {
       [mask] = await fetchMask(`/api/images/${path(image.id)}/suggestion?format=raw`);
       source = "suggestion";
+      state.suggestion = mask.slice();
+      state.suggestionFor = image.id;
     } else {
       mask = new Uint8Array(info.width * info.height);
       source = "empty";
@@ -428,7 +445,7 @@ async function openImage(index) {
 // -- input ------------------------------------------------------------------------------------------
 
 function selectTool(tool) {
-  if (tool === "snap" && !state.snap) return;
+  if (tool === "snap" && !state.snap && !state.assist) return;
   if (state.tool === "polygon" && tool !== "polygon") { state.points = []; drawDraft(); }
   state.tool = tool;
   for (const button of document.querySelectorAll("[data-tool]")) button.setAttribute("aria-checked", String(button.dataset.tool === tool));
@@ -487,7 +504,9 @@ function onPointerDown(event) {
     if (tool === "fill") {
       fillAt(px, py, state.value, floodRegion);
     } else {
-      loadSuperpixels().then(() => fillAt(px, py, state.value, superpixelRegion)).catch((err) => showError(err.message));
+      const model = state.snapSource === "model" || !state.snap;
+      (model ? loadSuggestion() : loadSuperpixels())
+        .then(() => fillAt(px, py, state.value, model ? modelRegion : superpixelRegion)).catch((err) => showError(err.message));
     }
   }
 }
@@ -584,8 +603,12 @@ async function start() {
     return item;
   }));
   const snapTool = $("snap-tool");
-  snapTool.disabled = !state.snap;
-  if (!state.snap) snapTool.title = "snap needs scikit-image on the server: pip install scikit-image";
+  snapTool.disabled = !state.snap && !state.assist;
+  if (!state.snap) {
+    snapTool.title = state.assist ? "snap: the model's region under the click (S); superpixels need scikit-image on the server"
+      : "snap needs scikit-image on the server (pip install scikit-image), or a model (--checkpoint)";
+  }
+  $("snap-source-row").hidden = !(state.snap && state.assist);
   selectClass(state.value);
   selectTool("polygon");
   updateCount();
@@ -599,6 +622,7 @@ async function start() {
 }
 
 for (const button of document.querySelectorAll("[data-tool]")) button.addEventListener("click", () => selectTool(button.dataset.tool));
+$("snap-source").addEventListener("change", (event) => { state.snapSource = event.target.value; });
 $("size").addEventListener("input", (event) => setSize(Number(event.target.value)));
 $("opacity").addEventListener("input", (event) => { state.opacity = Number(event.target.value) / 100; applyView(); });
 $("undo").addEventListener("click", undo);
