@@ -9,7 +9,8 @@ runs on the result:
 
 A plain folder of photos (images directly in DIR) becomes that format on first start: each photo
 is linked (a hard link, else a copy) into DIR/images/train/, one in five into DIR/images/val/ (at
-least one), so training has a validation split; the originals stay where they are.
+least one), so training has a validation split; the originals stay where they are. Photos added to
+DIR later are linked at the next start. A folder that has DIR/images/ of its own is left as it is.
 
 Every save writes a temporary file beside the mask, flushes it to disk and renames it over the
 mask, so a killed server leaves the old mask or the new one, never a torn one. Each mask has a
@@ -38,6 +39,7 @@ from pixelseg.viz.palette import mask_to_palette_image
 
 DEFAULT_MAX_PIXELS = 8192 * 8192  # 67 MP: larger photos are refused from their header, before decoding
 PLAIN_SPLIT, VAL_SPLIT = "train", "val"  # where a plain folder's photos go
+LINKED_MARKER = ".linked-by-pixelseg-annotate"  # in DIR/images/: photos added to DIR later are linked too
 _ID = re.compile(r"^[^/\\\x00]+/[^/\\\x00]+$")
 
 
@@ -157,8 +159,9 @@ class AnnotationStore:
         least one when there are two or more), so that `pixelseg train --data DIR` runs as it is.
         Photos linked before (by name, in either split) are left. Returns how many were linked."""
         photos = sorted(p for p in self.root.iterdir() if _is_image_file(p))
-        if not photos:
-            return 0
+        marker = self.root / "images" / LINKED_MARKER
+        if not photos or ((self.root / "images").is_dir() and not marker.exists()):
+            return 0  # a data set of the folder format already: a stray photo beside it is not one of its images
         splits = {name: self.root / "images" / name for name in (PLAIN_SPLIT, VAL_SPLIT)}
         taken = {p.stem for folder in splits.values() if folder.is_dir() for p in folder.iterdir() if _is_image_file(p)}
         new = [(i, p) for i, p in enumerate(photos) if p.stem not in taken]
@@ -175,6 +178,7 @@ class AnnotationStore:
             target.mkdir(parents=True, exist_ok=True)
             _link_or_copy(photo, target / photo.name)
             added += 1
+        marker.touch()
         return added
 
     def scan(self) -> list[Entry]:

@@ -167,6 +167,15 @@ def test_a_plain_folder_of_photos_becomes_the_folder_format(tmp_path):
     assert (tmp_path / "photos" / "img0.png").is_file() and (tmp_path / "photos" / "images" / "train" / "img0.png").is_file()
     assert os.stat(tmp_path / "photos" / "img0.png").st_ino == os.stat(tmp_path / "photos" / "images" / "train" / "img0.png").st_ino
     assert AnnotationStore(tmp_path / "photos").converted == 0  # classes.txt now, and nothing to link again
+    photo_folder(tmp_path / "photos", count=6, split=None)  # img3..img5 are new: linked at the next start, img4 to val
+    assert AnnotationStore(tmp_path / "photos").converted == 3
+    assert [e.id for e in AnnotationStore(tmp_path / "photos").entries()] == [
+        "train/img0", "train/img1", "train/img3", "train/img5", "val/img2", "val/img4"]
+    # A data set of the folder format with a stray photo beside it: the photo is not taken in.
+    photo_folder(tmp_path / "dataset", count=1)
+    photo_folder(tmp_path / "dataset", count=1, split=None)
+    assert AnnotationStore(tmp_path / "dataset", classes=CLASSES).converted == 0
+    assert not (tmp_path / "dataset" / "images" / "val").exists()
     with pytest.raises(PixelsegError, match="--classes names"):
         AnnotationStore(tmp_path / "photos", classes="background,cat")
     with pytest.raises(PixelsegError, match="--classes"):
