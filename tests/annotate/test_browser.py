@@ -327,6 +327,16 @@ def test_problem_images_are_said_so_on_the_page(tmp_path):
             page.mouse.click(*Canvas(page, W, H).screen(1.5, 1.5))
             wait_saved(page)
             assert (load_mask(folder / "masks" / "train" / "my cat #1.png") == 1).any()
+            # The ignore brush paints 255, the eraser 0, each within a pixel of its stroke.
+            canvas = Canvas(page, W, H)
+            before_strokes = read_state_mask(page)
+            page.keyboard.press("i")
+            ignored = inside_stroke(*canvas.stroke((10.2, 20.3), (100.4, 30.6)), 12, H, W)
+            page.keyboard.press("e")
+            erased = inside_stroke(*canvas.stroke((30.7, 60.1), (110.2, 70.9)), 12, H, W)
+            wait_saved(page)
+            assert_matches_within_a_pixel(load_mask(folder / "masks" / "train" / "my cat #1.png", len(CLASSES)),
+                                          [(ignored, 255), (erased, 0)], before_strokes)
             page.keyboard.press("ArrowLeft")
             page.keyboard.press("ArrowLeft")
             page.wait_for_function("() => window.annotator.id === 'train/bad' && document.body.dataset.state === 'error'", timeout=TIMEOUT)
