@@ -59,6 +59,8 @@ FIGURES = [
 EXTERNAL: dict[str, list[str] | None] = {
     "images/serve.png": ["env", "PIXELSEG_DOCS_SCREENSHOT=docs/images/serve.png", sys.executable, "-m", "pytest",
                          "tests/serve/test_browser.py", "-p", "no:xdist", "-q"],
+    "images/annotate.png": ["env", "PIXELSEG_DOCS_SCREENSHOT=docs/images/annotate.png", sys.executable, "-m", "pytest",
+                            "tests/annotate/test_browser.py", "-p", "no:xdist", "-q", "-k", "cat"],
     "camvid_from_scratch.png": [sys.executable, "bench/camvid.py", "--figure", "docs/camvid_from_scratch.png"],
     "images/apply_effects.jpg": [sys.executable, "docs/figures/apply_effects.py", "--checkpoint", "runs/person/best.pt"],
 }

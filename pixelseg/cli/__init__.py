@@ -27,6 +27,7 @@ COMMANDS = {
     "data": "pixelseg.cli.data",
     "explain": "pixelseg.cli.explain",
     "serve": "pixelseg.cli.serve",
+    "annotate": "pixelseg.cli.annotate",
 }
 
 
