@@ -34,16 +34,17 @@ from pixelseg.data.transforms import AugmentConfig, train_transform
 from pixelseg.engine import distributed
 from pixelseg.engine.checkpoint import atomic_save, checkpoint_payload, load_checkpoint, rng_state, set_rng_state
 from pixelseg.engine.config import ConfigError, TrainConfig, write_config
-from pixelseg.engine.devices import resolve_device
-from pixelseg.engine.evaluator import autocast, evaluate
+from pixelseg.engine.evaluator import evaluate
 from pixelseg.engine.schedules import lr_factor, step_progress
 from pixelseg.errors import DataError, TrainingError
 from pixelseg.losses import build_loss
 from pixelseg.models.registry import create_model
+from pixelseg.runtime.device import resolve_device
+from pixelseg.runtime.precision import autocast
 from pixelseg.temporary import create_temporary
 from pixelseg.viz.plots import plot_curves, prediction_grid
 
-__all__ = ["TrainConfig", "AugmentConfig", "train", "resolve_device", "seed_everything"]
+__all__ = ["TrainConfig", "AugmentConfig", "train", "seed_everything"]
 
 METRIC_COLUMNS = ["epoch", "step", "train_loss", "val_loss", "val_miou", "val_pixel_accuracy", "val_mean_class_accuracy",
                   "val_mean_dice", "lr", "seconds", "elapsed"]

@@ -10,11 +10,11 @@ import torch.nn.functional as F
 
 from pixelseg.data.folder import normalize
 from pixelseg.engine.checkpoint import inference_settings, load_checkpoint, model_from_checkpoint
-from pixelseg.engine.evaluator import autocast
-from pixelseg.engine.trainer import resolve_device
 from pixelseg.errors import PixelsegError
 from pixelseg.inference.refine import REFINEMENTS, refined_log_probabilities
-from pixelseg.inference.sliding import predict_logits
+from pixelseg.runtime.device import resolve_device
+from pixelseg.runtime.precision import autocast
+from pixelseg.runtime.sliding import predict_logits
 
 
 class Predictor:
@@ -51,7 +51,7 @@ class Predictor:
         self.device = resolve_device(device)
         self.model = model.to(self.device, memory_format=torch.channels_last).eval()
         self.classes, self.mean, self.std, self.precision = list(classes), tuple(mean), tuple(std), precision
-        self.window, self.flip = window, flip  # sliding-window size (H, W) and flip TTA, see inference.sliding
+        self.window, self.flip = window, flip  # sliding-window size (H, W) and flip TTA, see runtime.sliding
         self.max_size, self.input_size = max_size, input_size
         self.refine = check_refine(refine)
 
