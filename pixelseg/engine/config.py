@@ -15,8 +15,16 @@ from pathlib import Path
 import yaml
 
 from pixelseg.data.transforms import AugmentConfig
+from pixelseg.engine.schedules import SCHEDULES
 from pixelseg.errors import PixelsegError
+from pixelseg.losses import LOSSES
+from pixelseg.runtime.precision import PRECISIONS
 from pixelseg.temporary import create_temporary
+
+OPTIMIZERS = ("adamw", "sgd")
+# The TrainConfig fields with a fixed set of values, written once: check() and `pixelseg train`'s
+# flags (cli/train.py) both take them from here.
+CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES, "precision": PRECISIONS}
 
 
 class ConfigError(PixelsegError):
@@ -92,9 +100,7 @@ class TrainConfig:
 
     def check(self) -> "TrainConfig":
         """Refuse values that would fail later, or silently do something else. Returns self."""
-        choices = {"optimizer": ("adamw", "sgd"), "schedule": ("poly", "cosine", "constant"),
-                   "loss": ("ce", "dice", "ce+dice", "focal"), "precision": ("fp32", "bf16", "fp16")}
-        for key, allowed in choices.items():
+        for key, allowed in CHOICES.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
         if self.epochs is None and self.time_budget is None:
