@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from pixelseg.apply.effects import Effect
+from pixelseg.apply.image import apply_image, save_options
 from pixelseg.apply.matte import Matte
 from pixelseg.apply.video import apply_video
 from pixelseg.data.folder import load_image
@@ -22,11 +22,6 @@ from pixelseg.inference.video_io import ALPHA_CODECS, is_video
 
 # Still-image formats that keep an alpha channel.
 ALPHA_IMAGE_SUFFIXES = (".png", ".webp", ".tif", ".tiff")
-
-
-def apply_image(predictor: Predictor, effect: Effect, matte: Matte, image: np.ndarray) -> np.ndarray:
-    """The effect on one RGB image (H, W, 3) uint8: RGB out, or RGBA (H, W, 4) for a cut-out."""
-    return effect(image, matte(predictor.predict_proba(image)))
 
 
 def output_paths(inputs: list[Path], out: Path, effect: Effect, single: bool) -> list[Path]:
@@ -65,8 +60,7 @@ def apply_paths(predictor: Predictor, effect: Effect, matte: Matte, inputs: list
         for source, target in photos:
             matte.reset()
             result = apply_image(predictor, effect, matte, load_image(source))
-            options = {"quality": 95} if target.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
-            save_image(result, target, **options)
+            save_image(result, target, **save_options(target.suffix))
             bar.update(1)
     for source, target in zip(inputs, targets):
         if is_video(source):
