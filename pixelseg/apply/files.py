@@ -19,6 +19,7 @@ from pixelseg.errors import PixelsegError
 from pixelseg.inference.atomic import save_image
 from pixelseg.inference.predictor import Predictor
 from pixelseg.inference.video_io import ALPHA_CODECS, is_video
+from pixelseg.temporary import remove_stale_temporaries
 
 # Still-image formats that keep an alpha channel.
 ALPHA_IMAGE_SUFFIXES = (".png", ".webp", ".tif", ".tiff")
@@ -55,6 +56,8 @@ def _suffix_for(path: Path, effect: Effect) -> str:
 def apply_paths(predictor: Predictor, effect: Effect, matte: Matte, inputs: list[Path], targets: list[Path],
                 progress: bool = True, batch_size: int = 1) -> list[Path]:
     """Photos one by one (each its own matte: no smoothing across photos), videos frame by frame."""
+    for folder in {target.parent for target in targets}:  # what a killed earlier run left for these outputs
+        remove_stale_temporaries(folder, [target for target in targets if target.parent == folder])
     photos = [(s, t) for s, t in zip(inputs, targets) if not is_video(s)]
     with tqdm(total=len(photos), desc=f"apply {effect.name}", disable=not progress or not photos, unit="img") as bar:
         for source, target in photos:

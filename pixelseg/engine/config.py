@@ -8,7 +8,6 @@ Precedence: TrainConfig's defaults < the config file < command-line flags.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from pixelseg.engine.schedules import SCHEDULES
 from pixelseg.errors import PixelsegError
 from pixelseg.losses import LOSSES
 from pixelseg.runtime.precision import PRECISIONS
-from pixelseg.temporary import create_temporary
+from pixelseg.temporary import write_text_atomically
 
 OPTIMIZERS = ("adamw", "sgd")
 # The TrainConfig fields with a fixed set of values, written once: check() and `pixelseg train`'s
@@ -174,11 +173,7 @@ def write_config(config: TrainConfig, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "# pixelseg training run: `pixelseg train --config THIS_FILE` reproduces it\n"
     text += yaml.safe_dump(config.as_dict(), sort_keys=False)
-    fd, tmp = create_temporary(path.parent, f".{path.name}.")  # mode per umask, not mkstemp's 0600
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
+    return write_text_atomically(path, text)
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:

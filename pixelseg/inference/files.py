@@ -23,7 +23,8 @@ from tqdm import tqdm
 
 from pixelseg.data.folder import load_image
 from pixelseg.errors import DataError, PixelsegError
-from pixelseg.inference.atomic import atomic_dir, remove_stale_temporaries, save_image
+from pixelseg.inference.atomic import atomic_dir, save_image
+from pixelseg.temporary import remove_stale_temporaries
 from pixelseg.inference.inputs import split_media
 from pixelseg.inference.predictor import Predictor
 from pixelseg.inference.video_io import VideoReader, VideoWriter

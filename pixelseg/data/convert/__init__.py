@@ -20,6 +20,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pixelseg.data.folder import IGNORE_INDEX, IMAGE_EXTENSIONS
 from pixelseg.errors import DataError
+from pixelseg.temporary import create_temporary_dir, remove_stale_temporaries
 
 FORMATS = ("coco", "voc", "labelme", "color-masks")
 # EXIF orientations that swap width and height (90° and 270° rotations, with or without a mirror).
@@ -136,13 +137,15 @@ class SplitWriter:
                     f"{classes_path}: lists other classes than this conversion ({len(existing)} vs {len(self.classes)}: "
                     f"{', '.join(existing[:5])}... vs {', '.join(self.classes[:5])}...); use another --out"
                 )
-        self.tmp = self.out / f".convert-{split}-{os.getpid()}.tmp"
+        self.tmp: Path | None = None  # `.<split>.<8 hex>.tmp` in out, made on entering
         self.ids: dict[str, str] = {}
 
     def __enter__(self) -> "SplitWriter":
         self._made_out = not self.out.exists()  # then a failure removes it again
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        (self.tmp / "images").mkdir(parents=True)
+        self.out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.out, [self.split])  # what a killed conversion of this split left behind
+        self.tmp = create_temporary_dir(self.out, f".{self.split}.", ".tmp")
+        (self.tmp / "images").mkdir()
         (self.tmp / "masks").mkdir()
         return self
 
