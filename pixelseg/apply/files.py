@@ -17,7 +17,7 @@ from pixelseg.apply.video import apply_video
 from pixelseg.data.folder import load_image
 from pixelseg.errors import PixelsegError
 from pixelseg.inference.atomic import save_image
-from pixelseg.inference.predictor import Predictor
+from pixelseg.inference.predictor import Runtime
 from pixelseg.inference.video_io import ALPHA_CODECS, is_video
 from pixelseg.temporary import remove_stale_temporaries
 
@@ -53,7 +53,7 @@ def _suffix_for(path: Path, effect: Effect) -> str:
     return path.suffix if suffix in ALPHA_IMAGE_SUFFIXES else ".png"
 
 
-def apply_paths(predictor: Predictor, effect: Effect, matte: Matte, inputs: list[Path], targets: list[Path],
+def apply_paths(predictor: Runtime, effect: Effect, matte: Matte, inputs: list[Path], targets: list[Path],
                 progress: bool = True, batch_size: int = 1) -> list[Path]:
     """Photos one by one (each its own matte: no smoothing across photos), videos frame by frame."""
     for folder in {target.parent for target in targets}:  # what a killed earlier run left for these outputs
