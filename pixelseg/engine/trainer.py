@@ -1,4 +1,5 @@
-"""The training loop: one readable function, `train(config)`.
+"""The training loop, `train(config)`: `_train` reads top to bottom (set up, then per epoch
+train_one_epoch, validate, save_epoch), the pieces below it in that order.
 
     data folder -> SegmentationFolder + joint augmentation -> model (registry)
     -> loss (ce | dice | ce+dice | focal; 255 ignored) -> AdamW or SGD, warm-up + poly/cosine

@@ -49,7 +49,7 @@ from pixelseg import __version__
 from pixelseg.apply.effects import EFFECTS, Effect, parse_color
 from pixelseg.apply.image import DEFAULT_FEATHER, DEFAULT_SOLID, DEFAULT_STRENGTH, apply_probabilities, encode
 from pixelseg.apply.matte import Matte, default_target
-from pixelseg.data.folder import image_to_rgb
+from pixelseg.data.folder import class_id_problem, image_to_rgb
 from pixelseg.errors import PixelsegError
 from pixelseg.viz.palette import PALETTE, mask_to_palette_image, overlay
 
@@ -177,9 +177,9 @@ def decode_mask(data: bytes, size: tuple[int, int], num_classes: int, max_pixels
         raise HTTPException(400, f"mask: corrupt or truncated PNG ({err})") from None
     if mask.shape != tuple(size):
         raise HTTPException(400, f"mask: {mask.shape[1]}×{mask.shape[0]} but the image is {size[1]}×{size[0]} (W×H)")
-    bad = np.unique(mask[(mask >= num_classes) & (mask != 255)])
-    if bad.size:
-        raise HTTPException(400, f"mask: values {bad[:10].tolist()} are not class ids (0..{num_classes - 1}, 255 = ignore)")
+    problem = class_id_problem(mask, num_classes)
+    if problem:
+        raise HTTPException(400, f"mask: {problem}")
     return mask
 
 
