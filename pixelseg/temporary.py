@@ -10,6 +10,7 @@ imports: the bottom layer, which engine, inference and data all use.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -42,21 +43,32 @@ def create_temporary_dir(folder: str | Path, prefix: str, suffix: str = "") -> P
     raise FileExistsError(f"{folder}: no free temporary name {prefix}*{suffix}")
 
 
-def write_text_atomically(path: str | Path, text: str) -> Path:
-    """`path` holds `text` whole, or keeps what it held: written to a temporary beside it, flushed
-    to the disk, renamed over it; the temporary is removed if anything fails (config.yaml, metrics.csv)."""
+@contextlib.contextmanager
+def atomic_file(path: str | Path, mode: str = "wb"):
+    """A file opened under a temporary name beside `path`; when the block ends it is flushed to the
+    disk and renamed over `path` (whole or not at all), and removed instead if the block raised.
+
+    >>> with atomic_file("run/last.pt") as f:
+    ...     torch.save(state, f)
+    """
     path = Path(path)
     fd, tmp = create_temporary(path.parent, f".{path.name}.", ".tmp")
     try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"newline": ""})) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def write_text_atomically(path: str | Path, text: str) -> Path:
+    """`path` holds `text` whole, or keeps what it held (config.yaml, metrics.csv)."""
+    with atomic_file(path, "w") as f:
+        f.write(text)
+    return Path(path)
 
 
 # The names every atomic writer gives its temporaries: `.<stem>.<8 hex>.tmp<suffix>` (images, videos:
