@@ -9,7 +9,7 @@ Writes runs/bench_camvid/{pixelseg,smp_unet_resnet18}/ (ordinary run folders), t
 docs/camvid_from_scratch.png, and the "## CamVid from scratch" section of docs/benchmarks.md
 (only that section; the rest of the file is left as it is).
 
-The peer needs `pip install -e '.[bench]'` (segmentation-models-pytorch); smp is never imported by
+The peer needs `make bench-deps` (segmentation-models-pytorch); smp is never imported by
 pixelseg itself. Its Unet needs sides divisible by 32, so it runs inside a wrapper that pads the
 input (as pixelseg's own models do inside) and crops the logits back.
 """

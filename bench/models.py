@@ -10,7 +10,7 @@ training step's throughput (forward, cross-entropy, backward, AdamW step) at 8×
 bf16 autocast with channels_last. The machine's ceiling is a 4096³ matmul in fp32 and in bf16; each
 model's achieved GFLOP/s is given as a fraction of the ceiling of its precision.
 
-Peers (installed for the benchmark only: `pip install -e '.[bench]'`): segmentation_models_pytorch's
+Peers (installed for the benchmark only: `make bench-deps`): segmentation_models_pytorch's
 Unet(resnet18) and torchvision's lraspp_mobilenet_v3_large, both without pretrained weights.
 
 Every figure is the best over 3 rounds through all the models (1 with --quick): on a shared machine

@@ -39,10 +39,12 @@ def _shape(t: torch.Tensor) -> str:
     return f"{tuple(t.shape)} {str(t.dtype).replace('torch.', '')}"
 
 
-def prepare_target(logits: torch.Tensor, target: torch.Tensor, mode: str, ignore_index: int = IGNORE_INDEX):
+def prepare_target(logits: torch.Tensor, target: torch.Tensor, mode: str, ignore_index: int = IGNORE_INDEX, check_values: bool = True):
     """Check shapes and dtypes; return (index target (B, H, W) long with ignore_index, valid (B, H, W) bool).
 
-    Raises ValueError naming what was given and what is expected.
+    Raises ValueError naming what was given and what is expected. check_values: also check the
+    target's values (class ids in range, one-hot really one-hot), which waits for the device; the
+    training loop turns it off, since its dataset checked every mask once before the first step.
     """
     if mode not in MODES:
         raise ValueError(f"loss mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -60,7 +62,7 @@ def prepare_target(logits: torch.Tensor, target: torch.Tensor, mode: str, ignore
         if tuple(target.shape) != (batch, channels, height, width):
             raise ValueError(f"one-hot target must have the logits' shape {(batch, channels, height, width)}, got {_shape(target)}")
         onehot = target.float()
-        if not ((onehot == 0) | (onehot == 1)).all() or (onehot.sum(1) > 1).any():
+        if check_values and (not ((onehot == 0) | (onehot == 1)).all() or (onehot.sum(1) > 1).any()):
             raise ValueError(f"a (B, C, H, W) target must be one-hot (0/1, at most one 1 per pixel), got values outside that in {_shape(target)}")
         if mode == "binary":
             return onehot[:, 0].long(), torch.ones_like(onehot[:, 0], dtype=torch.bool)
@@ -75,6 +77,8 @@ def prepare_target(logits: torch.Tensor, target: torch.Tensor, mode: str, ignore
         raise ValueError(f"target (B, H, W) must match the logits' batch and size {(batch, height, width)}, got {_shape(target)}")
     target = target.long()
     valid = target != ignore_index
+    if not check_values:
+        return target, valid
     classes = 2 if mode == "binary" else channels
     bad = valid & ((target < 0) | (target >= classes))
     if bad.any():
@@ -88,13 +92,18 @@ def _valid_mean(per_pixel: torch.Tensor, weight_per_pixel: torch.Tensor) -> torc
 
 
 class SegmentationLoss(nn.Module):
-    """Base: holds mode, ignore index and optional class weights (C,) — (2,) = (background, foreground) in binary mode."""
+    """Base: holds mode, ignore index and optional class weights (C,) — (2,) = (background, foreground) in binary mode.
 
-    def __init__(self, mode: str = "multiclass", weight: torch.Tensor | None = None, ignore_index: int = IGNORE_INDEX):
+    check_targets: check every target's values on every call (see prepare_target); False where the
+    data was checked once already (the training loop), so no step waits for the device.
+    """
+
+    def __init__(self, mode: str = "multiclass", weight: torch.Tensor | None = None, ignore_index: int = IGNORE_INDEX,
+                 check_targets: bool = True):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"loss mode must be one of {', '.join(MODES)}, got {mode!r}")
-        self.mode, self.ignore_index = mode, ignore_index
+        self.mode, self.ignore_index, self.check_targets = mode, ignore_index, check_targets
         self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32))
 
     def _pixel_weights(self, index: torch.Tensor, valid: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -122,13 +131,15 @@ class CrossEntropyLoss(SegmentationLoss):
     """Cross-entropy averaged over the counted pixels (class-weighted like F.cross_entropy); BCE in binary mode."""
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        index, valid = prepare_target(logits, target, self.mode, self.ignore_index)
+        index, valid = prepare_target(logits, target, self.mode, self.ignore_index, self.check_targets)
         if self.mode == "multiclass":
             if self.weight is not None and self.weight.numel() != logits.shape[1]:
                 raise ValueError(f"{self.weight.numel()} class weights for {logits.shape[1]} classes (multiclass mode)")
-            # The fused kernel: faster and leaner than log_softmax + gather.
-            loss = F.cross_entropy(logits.float(), index, weight=self.weight, ignore_index=self.ignore_index)
-            return loss if valid.any() else logits.sum() * 0.0  # all ignored: 0, not F.cross_entropy's NaN
+            # The fused kernel: faster and leaner than log_softmax + gather. Summed, then divided by the
+            # counted pixels' weight (what its "mean" does), clamped: an all-ignored batch gives 0, not
+            # NaN, without asking the device whether any pixel counts.
+            total = F.cross_entropy(logits.float(), index, weight=self.weight, ignore_index=self.ignore_index, reduction="sum")
+            return total / self._pixel_weights(index, valid, logits.shape[1]).sum().clamp(min=torch.finfo(total.dtype).tiny)
         nll, _ = self._nll_and_pt(logits, index, valid)
         return _valid_mean(nll, self._pixel_weights(index, valid, 2))
 
@@ -137,12 +148,12 @@ class FocalLoss(SegmentationLoss):
     """Focal loss (Lin et al., 2017): cross-entropy scaled by (1 - p_t)^gamma, so pixels already
     classified well count less and the hard ones (small, rare, boundaries) more. gamma = 0 is ce."""
 
-    def __init__(self, mode: str = "multiclass", weight=None, ignore_index: int = IGNORE_INDEX, gamma: float = 2.0):
-        super().__init__(mode, weight, ignore_index)
+    def __init__(self, mode: str = "multiclass", weight=None, ignore_index: int = IGNORE_INDEX, gamma: float = 2.0, check_targets: bool = True):
+        super().__init__(mode, weight, ignore_index, check_targets)
         self.gamma = gamma
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        index, valid = prepare_target(logits, target, self.mode, self.ignore_index)
+        index, valid = prepare_target(logits, target, self.mode, self.ignore_index, self.check_targets)
         nll, p_t = self._nll_and_pt(logits, index, valid)
         classes = 2 if self.mode == "binary" else logits.shape[1]
         return _valid_mean((1 - p_t).pow(self.gamma) * nll, self._pixel_weights(index, valid, classes))
@@ -151,12 +162,12 @@ class FocalLoss(SegmentationLoss):
 class DiceLoss(SegmentationLoss):
     """Soft Dice: 1 - mean over classes present in the target of (2 Σ p·y + s) / (Σ p + Σ y + s)."""
 
-    def __init__(self, mode: str = "multiclass", weight=None, ignore_index: int = IGNORE_INDEX, smooth: float = 1.0):
-        super().__init__(mode, None, ignore_index)  # class weights are for the pixel losses, not Dice
+    def __init__(self, mode: str = "multiclass", weight=None, ignore_index: int = IGNORE_INDEX, smooth: float = 1.0, check_targets: bool = True):
+        super().__init__(mode, None, ignore_index, check_targets)  # class weights are for the pixel losses, not Dice
         self.smooth = smooth
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        index, valid = prepare_target(logits, target, self.mode, self.ignore_index)
+        index, valid = prepare_target(logits, target, self.mode, self.ignore_index, self.check_targets)
         logits = logits.float()
         v = valid.unsqueeze(1).float()                                      # (B, 1, H, W)
         if self.mode == "binary":
@@ -169,10 +180,10 @@ class DiceLoss(SegmentationLoss):
         intersection = (probs * onehot).sum((0, 2, 3))                      # (C,)
         sizes = probs.sum((0, 2, 3)) + onehot.sum((0, 2, 3))                # (C,)  |A| + |B|
         dice = (2 * intersection + self.smooth) / (sizes + self.smooth).clamp(min=1e-12)
-        present = onehot.sum((0, 2, 3)) > 0
-        if not present.any():
-            return logits.sum() * 0.0
-        return 1 - dice[present].mean()
+        present = (onehot.sum((0, 2, 3)) > 0).float()                      # (C,)
+        # The mean of 1 - dice over the present classes; 0 (still on the graph) when none is present.
+        # Arithmetic instead of `if present.any()`: no step waits for the device.
+        return ((1 - dice) * present).sum() / present.sum().clamp(min=1)
 
 
 class CombinedLoss(nn.Module):
@@ -188,21 +199,24 @@ class CombinedLoss(nn.Module):
 
 
 def build_loss(name: str = "ce", weight: torch.Tensor | None = None, mode: str = "multiclass", weights: dict | None = None,
-               ignore_index: int = IGNORE_INDEX, gamma: float = 2.0, smooth: float = 1.0) -> nn.Module:
+               ignore_index: int = IGNORE_INDEX, gamma: float = 2.0, smooth: float = 1.0, check_targets: bool = True) -> nn.Module:
     """The loss `name` ("ce", "dice", "ce+dice", "focal").
 
     weight: class weights (C,) for ce and focal. weights: the terms' factors for "ce+dice", e.g. {"ce": 1, "dice": 0.5}.
+    check_targets: see SegmentationLoss.
     """
+    check = check_targets
     if name == "ce":
-        return CrossEntropyLoss(mode, weight, ignore_index)
+        return CrossEntropyLoss(mode, weight, ignore_index, check_targets=check)
     if name == "focal":
-        return FocalLoss(mode, weight, ignore_index, gamma=gamma)
+        return FocalLoss(mode, weight, ignore_index, gamma=gamma, check_targets=check)
     if name == "dice":
-        return DiceLoss(mode, None, ignore_index, smooth=smooth)
+        return DiceLoss(mode, None, ignore_index, smooth=smooth, check_targets=check)
     if name == "ce+dice":
         unknown = set(weights or {}) - {"ce", "dice"}
         if unknown:
             raise ValueError(f"loss weights are for 'ce' and 'dice', got {sorted(unknown)}")
-        parts = {"ce": CrossEntropyLoss(mode, weight, ignore_index), "dice": DiceLoss(mode, None, ignore_index, smooth=smooth)}
+        parts = {"ce": CrossEntropyLoss(mode, weight, ignore_index, check_targets=check),
+                 "dice": DiceLoss(mode, None, ignore_index, smooth=smooth, check_targets=check)}
         return CombinedLoss(parts, weights or {})
     raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")

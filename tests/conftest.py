@@ -1,14 +1,35 @@
-"""Shared fixtures. `shared_datasets`: the read-only real data sets next to the repository."""
+"""Shared fixtures. `one_thread` (autouse, in ONE_THREAD_FOLDERS); `shared_datasets`: the read-only real
+data sets next to the repository; `make_data_folder`."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 # ../shared/datasets relative to the repository root (tests/ -> parents[1]).
 SHARED_DATASETS = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
+
+
+# The test folders whose tests run many small tensor operations (training, models, blocks, the
+# transposed-convolution lesson): one
+# intra-op thread each. On a shared 2-core machine a second OpenMP thread mostly waits for a core (a
+# BatchNorm of 4×4×48×48 then takes 30 ms instead of 0.2 ms), and `make test` already runs two test
+# workers. Results do not depend on it; the suite's time does.
+ONE_THREAD_FOLDERS = ("cli", "engine", "models", "nn", "transposed")
+
+
+@pytest.fixture(autouse=True)
+def one_thread(request):
+    if Path(str(request.node.fspath)).parent.name not in ONE_THREAD_FOLDERS:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

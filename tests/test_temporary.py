@@ -2,6 +2,7 @@
 not mkstemp's 0600: other users and containers must be able to read checkpoints and masks."""
 import os
 import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -47,3 +48,24 @@ def test_temporary_names_do_not_collide(tmp_path):
         os.close(fd)
         made.add(path)
     assert len(made) == 50 and all(p.name.startswith(".x.") and p.name.endswith(".tmp") for p in made)
+
+
+def test_every_writer_names_its_temporaries_for_the_sweep(tmp_path, monkeypatch):
+    """A write killed between its temporary and the rename leaves `.<name>.<hex>.tmp[.suffix]`,
+    which remove_stale_temporaries finds for that output (issue 16)."""
+    from pixelseg.temporary import remove_stale_temporaries
+
+    def killed(*args):  # the process dies here: no rename, and no cleanup either
+        raise SystemExit
+
+    monkeypatch.setattr(os, "replace", killed)
+    monkeypatch.setattr(Path, "unlink", lambda self, missing_ok=False: None)
+    writers = {"last.pt": lambda p: atomic_save({"x": 1}, p), "config.yaml": lambda p: write_config(TrainConfig(data="d"), p),
+               "metrics.csv": lambda p: write_metrics(p, []), "mask.png": lambda p: save_image(np.zeros((2, 2), np.uint8), p)}
+    for name, write in writers.items():
+        with pytest.raises(SystemExit):
+            write(tmp_path / name)
+    monkeypatch.undo()
+    assert len(list(tmp_path.iterdir())) == len(writers)
+    assert remove_stale_temporaries(tmp_path, list(writers)) == len(writers)
+    assert not list(tmp_path.iterdir())

@@ -13,7 +13,8 @@ or, with soft edges and smoothing against flicker across frames:
 
 `Effect("blur", strength=9)(frame, alpha)` is the same, by name; `apply_video(...)` runs a whole file.
 """
-from pixelseg.apply.effects import Effect, blur_background, cutout, feather, parse_color, replace_background, retain_color
+from pixelseg.apply.effects import EFFECTS, Effect, blur_background, cutout, feather, parse_color, replace_background, retain_color
+from pixelseg.apply.image import apply_image, apply_probabilities, encode
 from pixelseg.apply.matte import Matte, default_target
 
 
@@ -23,12 +24,12 @@ def __getattr__(name):
         from pixelseg.apply.video import apply_video
 
         return apply_video
-    if name in ("apply_image", "apply_paths"):
-        from pixelseg.apply import files
+    if name == "apply_paths":
+        from pixelseg.apply.files import apply_paths
 
-        return getattr(files, name)
+        return apply_paths
     raise AttributeError(f"module 'pixelseg.apply' has no attribute {name!r}")
 
 
-__all__ = ["Effect", "Matte", "apply_image", "apply_paths", "apply_video", "blur_background", "cutout", "default_target", "feather", "parse_color",
+__all__ = ["EFFECTS", "Effect", "Matte", "apply_image", "apply_probabilities", "encode", "apply_paths", "apply_video", "blur_background", "cutout", "default_target", "feather", "parse_color",
            "replace_background", "retain_color"]

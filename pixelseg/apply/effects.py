@@ -6,6 +6,15 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageFilter
 
+# The effects by name, written once: `pixelseg apply EFFECT`, /api/apply's `effect` and the page's
+# buttons (from GET /api/model) all take them from here. name -> (the page's label, what it does).
+EFFECTS = {
+    "replace": ("Replace background", "replace the background with an image or a colour #RRGGBB (the video-call virtual background)"),
+    "blur": ("Blur", "blur the background (strength: a Gaussian radius in pixels)"),
+    "retain-color": ("Retain colour", "the target keeps its colours, everything else turns grey"),
+    "cutout": ("Cut-out", "the target alone on a transparent background (RGBA: .png photos; .webm/.mov/.mkv videos)"),
+}
+
 # ITU-R BT.601 luma weights: how bright each primary looks.
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -131,7 +140,7 @@ class Effect:
     A background image is fitted to a frame size once and reused for every frame of that size.
     """
 
-    NAMES = ("replace", "blur", "retain-color", "cutout")
+    NAMES = tuple(EFFECTS)
 
     def __init__(self, name: str, background=None, strength: float = 15.0):
         if name not in self.NAMES:

@@ -8,25 +8,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from pixelseg.apply.effects import Effect
+from pixelseg.apply.image import apply_image, save_options
 from pixelseg.apply.matte import Matte
 from pixelseg.apply.video import apply_video
 from pixelseg.data.folder import load_image
 from pixelseg.errors import PixelsegError
 from pixelseg.inference.atomic import save_image
-from pixelseg.inference.predictor import Predictor
+from pixelseg.inference.predictor import Runtime
 from pixelseg.inference.video_io import ALPHA_CODECS, is_video
+from pixelseg.temporary import remove_stale_temporaries
 
 # Still-image formats that keep an alpha channel.
 ALPHA_IMAGE_SUFFIXES = (".png", ".webp", ".tif", ".tiff")
-
-
-def apply_image(predictor: Predictor, effect: Effect, matte: Matte, image: np.ndarray) -> np.ndarray:
-    """The effect on one RGB image (H, W, 3) uint8: RGB out, or RGBA (H, W, 4) for a cut-out."""
-    return effect(image, matte(predictor.predict_proba(image)))
 
 
 def output_paths(inputs: list[Path], out: Path, effect: Effect, single: bool) -> list[Path]:
@@ -57,16 +53,17 @@ def _suffix_for(path: Path, effect: Effect) -> str:
     return path.suffix if suffix in ALPHA_IMAGE_SUFFIXES else ".png"
 
 
-def apply_paths(predictor: Predictor, effect: Effect, matte: Matte, inputs: list[Path], targets: list[Path],
+def apply_paths(predictor: Runtime, effect: Effect, matte: Matte, inputs: list[Path], targets: list[Path],
                 progress: bool = True, batch_size: int = 1) -> list[Path]:
     """Photos one by one (each its own matte: no smoothing across photos), videos frame by frame."""
+    for folder in {target.parent for target in targets}:  # what a killed earlier run left for these outputs
+        remove_stale_temporaries(folder, [target for target in targets if target.parent == folder])
     photos = [(s, t) for s, t in zip(inputs, targets) if not is_video(s)]
     with tqdm(total=len(photos), desc=f"apply {effect.name}", disable=not progress or not photos, unit="img") as bar:
         for source, target in photos:
             matte.reset()
             result = apply_image(predictor, effect, matte, load_image(source))
-            options = {"quality": 95} if target.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
-            save_image(result, target, **options)
+            save_image(result, target, **save_options(target.suffix))
             bar.update(1)
     for source, target in zip(inputs, targets):
         if is_video(source):

@@ -19,6 +19,8 @@ of that at the cost of a lag of about s / (1 − s) frames on moving edges (1 fr
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import torch
 
@@ -37,7 +39,7 @@ class Matte:
     """Callable: probabilities (C, H, W) (torch or numpy) -> alpha (H, W) float32; keeps the smoothing state.
 
     Args:
-        target: the class id to keep.
+        target: the class id to keep, or several ids (their probabilities summed).
         threshold: None for soft alpha, or P for a hard mask p >= P.
         solid: soft alpha only: p >= 1 - solid gives 1, p <= solid gives 0, linear between
             (0 = the probability itself).
@@ -45,7 +47,7 @@ class Matte:
         smoothing: s in [0, 1) of the moving average across calls; 0 = every frame on its own.
     """
 
-    def __init__(self, target: int, threshold: float | None = None, feather: float = 2.0, smoothing: float = 0.0, solid: float = 0.0):
+    def __init__(self, target: int | Sequence[int], threshold: float | None = None, feather: float = 2.0, smoothing: float = 0.0, solid: float = 0.0):
         if not 0.0 <= smoothing < 1.0:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
         if threshold is not None and not 0.0 <= threshold <= 1.0:
@@ -64,7 +66,12 @@ class Matte:
     def __call__(self, probabilities) -> np.ndarray:
         if isinstance(probabilities, torch.Tensor):
             probabilities = probabilities.detach().float().cpu().numpy()
-        p = np.asarray(probabilities, dtype=np.float32)[self.target]                     # (H, W)
+        probabilities = np.asarray(probabilities, dtype=np.float32)                      # (C, H, W)
+        if np.ndim(self.target) == 0:
+            p = probabilities[self.target]                                               # (H, W)
+        else:
+            p = np.minimum(probabilities[list(self.target)].sum(0), 1.0)
+
         if self.smoothing:
             if self._average is None or self._average.shape != p.shape:
                 self._average = p.copy()

@@ -13,11 +13,11 @@ from tqdm import tqdm
 from pixelseg.apply.effects import Effect
 from pixelseg.apply.matte import Matte
 from pixelseg.inference.files import frame_batches
-from pixelseg.inference.predictor import Predictor
+from pixelseg.inference.predictor import Runtime
 from pixelseg.inference.video_io import VideoReader, VideoWriter
 
 
-def apply_video(predictor: Predictor, effect: Effect, matte: Matte, source: str | Path, out: str | Path,
+def apply_video(predictor: Runtime, effect: Effect, matte: Matte, source: str | Path, out: str | Path,
                 progress: bool = True, batch_size: int = 1) -> Path:
     """Write `effect` applied to every frame of `source` into `out` (written whole or not at all)."""
     source, out = Path(source), Path(out)

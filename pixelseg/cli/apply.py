@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pixelseg.apply.effects import Effect, parse_color
+from pixelseg.apply.effects import EFFECTS, Effect, parse_color
 from pixelseg.apply.files import apply_paths, output_paths
+from pixelseg.apply.image import DEFAULT_FEATHER, DEFAULT_SMOOTHING, DEFAULT_SOLID, DEFAULT_STRENGTH
 from pixelseg.apply.matte import Matte, default_target
 from pixelseg.cli.predict import add_inference_arguments, predictor_from_args
 from pixelseg.data.folder import load_image
@@ -13,14 +14,6 @@ from pixelseg.errors import PixelsegError
 from pixelseg.inference.inputs import expand_inputs
 
 HELP = "virtual background, background blur, colour retention or cut-out of a class (the person) on photos and videos"
-
-EFFECT_HELP = {
-    "replace": "replace the background with --background IMAGE or #RRGGBB (the video-call virtual background)",
-    "blur": "blur the background (--strength N pixels)",
-    "retain-color": "the target keeps its colours, everything else turns grey",
-    "cutout": "RGBA output whose alpha is the target's mask (.png photos; .webm/.mov/.mkv videos)",
-}
-
 
 def probability(text: str) -> float:
     try:
@@ -33,19 +26,19 @@ def probability(text: str) -> float:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("effect", choices=list(EFFECT_HELP), metavar="EFFECT", help="; ".join(f"{k}: {v}" for k, v in EFFECT_HELP.items()))
+    parser.add_argument("effect", choices=list(EFFECTS), metavar="EFFECT", help="; ".join(f"{name}: {text}" for name, (_, text) in EFFECTS.items()))
     parser.add_argument("input", metavar="INPUT", help="a photo, a video, a folder of them, or a quoted glob pattern")
     parser.add_argument("--out", required=True, help="output file (for one input file) or folder")
     parser.add_argument("--target", default=None, metavar="CLASS", help="class name or id to keep (default: 'person' if the model has it, else class 1)")
     parser.add_argument("--background", default=None, metavar="IMAGE|#RRGGBB", help="replace: the new background (an image is scaled to cover the frame)")
-    parser.add_argument("--strength", type=float, default=15.0, metavar="N", help="blur: Gaussian radius in pixels (default 15)")
-    parser.add_argument("--feather", type=float, default=2.0, metavar="PX", help="soften the mask's edge by a blur of this radius (default 2; 0 = none)")
+    parser.add_argument("--strength", type=float, default=DEFAULT_STRENGTH, metavar="N", help=f"blur: Gaussian radius in pixels (default {DEFAULT_STRENGTH:g})")
+    parser.add_argument("--feather", type=float, default=DEFAULT_FEATHER, metavar="PX", help=f"soften the mask's edge by a blur of this radius (default {DEFAULT_FEATHER:g}; 0 = none)")
     parser.add_argument("--threshold", type=probability, default=None, metavar="P", help="hard mask: keep pixels whose target probability is >= P (default: soft, alpha = probability)")
-    parser.add_argument("--solid", type=probability, default=0.2, metavar="P",
+    parser.add_argument("--solid", type=probability, default=DEFAULT_SOLID, metavar="P",
                         help="soft mask: probabilities within P of 1 or 0 become exactly 1 or 0, so the inside stays whole "
-                        "and no old background shows through (default 0.2; 0 = alpha is the probability)")
-    parser.add_argument("--smoothing", type=probability, default=0.5, metavar="S",
-                        help="video: moving average of the probabilities across frames against flicker, weight S of the past (default 0.5; 0 = off)")
+                        f"and no old background shows through (default {DEFAULT_SOLID:g}; 0 = alpha is the probability)")
+    parser.add_argument("--smoothing", type=probability, default=DEFAULT_SMOOTHING, metavar="S",
+                        help=f"video: moving average of the probabilities across frames against flicker, weight S of the past (default {DEFAULT_SMOOTHING:g}; 0 = off)")
     add_inference_arguments(parser, default_checkpoint="person")
 
 

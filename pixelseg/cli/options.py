@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import ast
 
+from pixelseg.runtime.precision import PRECISIONS
+
 
 def parse_key_value(text: str) -> tuple[str, object]:
     """`key=value` with value read as a Python literal when it is one (3, 0.5, True, "x"), else a string."""
@@ -53,7 +55,7 @@ def port(text: str) -> int:
 
 def device_name(text: str) -> str:
     """--device: checked here, before any work, that the device exists on this machine."""
-    from pixelseg.engine.devices import resolve_device  # torch: only for the commands that take --device
+    from pixelseg.runtime.device import resolve_device
     from pixelseg.errors import UsageError
 
     try:
@@ -82,5 +84,5 @@ def add_runtime_arguments(parser: argparse.ArgumentParser, defaults: bool = True
     device_default = "auto" if defaults else argparse.SUPPRESS
     precision_default = "fp32" if defaults else argparse.SUPPRESS
     parser.add_argument("--device", type=device_name, default=device_default, help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)")
-    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=precision_default,
+    parser.add_argument("--precision", choices=PRECISIONS, default=precision_default,
                         help="autocast precision: bf16 is fast on CPUs with AMX/AVX512-bf16; fp16 on CUDA only (default: fp32)")

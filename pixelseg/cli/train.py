@@ -8,12 +8,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
 from pixelseg.cli.checks import check_output_dir
 from pixelseg.cli.options import add_runtime_arguments, parse_key_value, parse_size, positive_int
-from pixelseg.engine.config import ConfigError, TrainConfig, load_config, merge, read_config_file
+from pixelseg.data.transforms import AugmentConfig
+from pixelseg.engine.config import CHOICES, ConfigError, TrainConfig, load_config, merge, read_config_file
 from pixelseg.engine.trainer import train
 from pixelseg.errors import UsageError
 
@@ -22,12 +24,11 @@ HELP = "train a model on a folder-format data set"
 D = TrainConfig(data="")  # the defaults, for the help texts
 S = argparse.SUPPRESS     # a flag not given leaves no value: the config file's (or the default) stands
 
-# Flags whose value goes straight to the TrainConfig field of the same name.
-PLAIN = ("data", "out", "model", "epochs", "time_budget", "patience", "batch_size", "optimizer", "lr", "momentum", "weight_decay",
-         "schedule", "warmup_steps", "min_lr_factor", "grad_clip", "loss", "class_weights", "max_class_weight", "focal_gamma",
-         "dice_smooth", "shuffle", "train_split", "val_split", "precision", "channels_last", "freeze_bn", "sync_bn", "device",
-         "num_workers", "seed", "preview_images")
-AUGMENT = ("crop_size", "scale", "hflip", "vflip", "rotation", "color_jitter")
+# Flags whose value goes straight to the TrainConfig field of the same name: every field but the
+# nested ones, which their own flags fill (--model-option, --loss-weight, the augmentation flags).
+NESTED = ("model_options", "loss_weights", "augment")
+PLAIN = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in NESTED)
+AUGMENT = tuple(f.name for f in dataclasses.fields(AugmentConfig))
 
 
 def epoch_count(text: str) -> int | None:
@@ -62,17 +63,17 @@ def add_arguments(parser) -> None:
 
     opt = parser.add_argument_group("optimisation")
     opt.add_argument("--batch-size", type=positive_int, default=S, help=f"per process (default: {D.batch_size})")
-    opt.add_argument("--optimizer", choices=["adamw", "sgd"], default=S, help=f"(default: {D.optimizer})")
+    opt.add_argument("--optimizer", choices=CHOICES["optimizer"], default=S, help=f"(default: {D.optimizer})")
     opt.add_argument("--lr", type=float, default=S, help=f"peak learning rate (default: {D.lr})")
     opt.add_argument("--momentum", type=float, default=S, help=f"SGD momentum (default: {D.momentum})")
     opt.add_argument("--weight-decay", type=float, default=S, help=f"(default: {D.weight_decay})")
-    opt.add_argument("--schedule", choices=["poly", "cosine", "constant"], default=S, help=f"decay after warm-up (default: {D.schedule})")
+    opt.add_argument("--schedule", choices=CHOICES["schedule"], default=S, help=f"decay after warm-up (default: {D.schedule})")
     opt.add_argument("--warmup-steps", type=int, default=S, help=f"linear warm-up steps (default: {D.warmup_steps})")
     opt.add_argument("--min-lr-factor", type=float, default=S, help="the schedule's floor, as a fraction of --lr (default: 0)")
     opt.add_argument("--grad-clip", type=float, default=S, metavar="NORM", help="clip the global gradient norm (default: off)")
 
     loss = parser.add_argument_group("loss")
-    loss.add_argument("--loss", choices=["ce", "dice", "ce+dice", "focal"], default=S, help=f"(default: {D.loss})")
+    loss.add_argument("--loss", choices=CHOICES["loss"], default=S, help=f"(default: {D.loss})")
     loss.add_argument("--loss-weight", action="append", type=parse_key_value, default=S, metavar="TERM=W", help="factor of a ce+dice term, e.g. dice=0.5")
     loss.add_argument("--class-weights", default=S, metavar="none|inverse|median|FILE", help="per-class weights for ce/focal: from the training masks' "
                       "pixel frequencies, or a file of one number per class (default: none)")

@@ -40,16 +40,29 @@ def read_classes(root: str | Path) -> list[str]:
     path = root / "classes.txt"
     if not path.is_file():
         raise DataError(f"{path}: missing (a data folder needs classes.txt, one class name per line)")
+    return read_class_file(path)
+
+
+def read_class_file(path: str | Path) -> list[str]:
+    """A class list: line i names class i (classes.txt, and the --classes of `pixelseg data convert`).
+
+    The one rule for both: UTF-8 (a BOM is dropped), trailing blank lines allowed, a blank line
+    inside refused (dropping it would shift every later class id), no name twice, at most 255 names.
+    """
+    path = Path(path)
     # utf-8-sig: a BOM written by some editors must not become part of class 0's name.
     try:
         lines = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
+    except FileNotFoundError:
+        raise DataError(f"{path}: class list not found") from None
     except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8") from None
+        raise DataError(f"{path}: unreadable class list, not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8") from None
+    except OSError as err:
+        raise DataError(f"{path}: unreadable class list ({err.strerror or err})") from None
     while lines and not lines[-1]:
         lines.pop()
     if not lines:
         raise DataError(f"{path}: no class names in it")
-    # Line i is class i: silently dropping a blank line would shift every later class id.
     if "" in lines:
         raise DataError(f"{path}: line {lines.index('') + 1} is blank (line i names class i; remove it or name the class)")
     seen: dict[str, int] = {}
@@ -160,14 +173,20 @@ def load_mask(path: str | Path, num_classes: int | None = None, size: tuple[int,
         mask = mask.astype(np.uint8)
     if size is not None and mask.shape != tuple(size):
         raise DataError(f"{path}: mask is {mask.shape[1]}×{mask.shape[0]} (W×H) but its image is {size[1]}×{size[0]}")
-    if num_classes is not None:
-        bad = np.unique(mask[(mask >= num_classes) & (mask != IGNORE_INDEX)])
-        if bad.size:
-            raise DataError(
-                f"{path}: mask values {bad[:10].tolist()} are not class ids (there are {num_classes} classes, 0..{num_classes - 1}, "
-                "and 255 = ignore)"
-            )
+    problem = None if num_classes is None else class_id_problem(mask, num_classes)
+    if problem:
+        raise DataError(f"{path}: {problem}")
     return mask
+
+
+def class_id_problem(mask: np.ndarray, num_classes: int) -> str | None:
+    """What is wrong with a mask's values for `num_classes` classes (each < num_classes or 255 =
+    ignore), or None. The one check for mask files and for masks uploaded to the server."""
+    bad = np.unique(mask[(mask >= num_classes) & (mask != IGNORE_INDEX)])
+    if not bad.size:
+        return None
+    return (f"mask values {bad[:10].tolist()} are not class ids (there are {num_classes} classes, 0..{num_classes - 1}, "
+            "and 255 = ignore)")
 
 
 def normalize(image: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:

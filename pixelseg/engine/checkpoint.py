@@ -24,7 +24,6 @@ Training writes two (engine/trainer.py):
 """
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
@@ -34,7 +33,7 @@ import torch
 from pixelseg.bundled import bundled_names, bundled_path
 from pixelseg.errors import PixelsegError
 from pixelseg.models.registry import create_model
-from pixelseg.temporary import create_temporary
+from pixelseg.temporary import atomic_file
 
 
 def atomic_save(obj, path: str | Path) -> Path:
@@ -45,16 +44,8 @@ def atomic_save(obj, path: str | Path) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = create_temporary(path.parent, f".{path.name}.", ".tmp")  # mode per umask, not mkstemp's 0600
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as f:  # mode per umask, not mkstemp's 0600
+        torch.save(obj, f)
     return path
 
 

@@ -8,15 +8,22 @@ Precedence: TrainConfig's defaults < the config file < command-line flags.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from pixelseg.data.transforms import AugmentConfig
+from pixelseg.engine.schedules import SCHEDULES
 from pixelseg.errors import PixelsegError
-from pixelseg.temporary import create_temporary
+from pixelseg.losses import LOSSES
+from pixelseg.runtime.precision import PRECISIONS
+from pixelseg.temporary import write_text_atomically
+
+OPTIMIZERS = ("adamw", "sgd")
+# The TrainConfig fields with a fixed set of values, written once: check() and `pixelseg train`'s
+# flags (cli/train.py) both take them from here.
+CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES, "precision": PRECISIONS}
 
 
 class ConfigError(PixelsegError):
@@ -92,9 +99,7 @@ class TrainConfig:
 
     def check(self) -> "TrainConfig":
         """Refuse values that would fail later, or silently do something else. Returns self."""
-        choices = {"optimizer": ("adamw", "sgd"), "schedule": ("poly", "cosine", "constant"),
-                   "loss": ("ce", "dice", "ce+dice", "focal"), "precision": ("fp32", "bf16", "fp16")}
-        for key, allowed in choices.items():
+        for key, allowed in CHOICES.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
         if self.epochs is None and self.time_budget is None:
@@ -168,11 +173,7 @@ def write_config(config: TrainConfig, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "# pixelseg training run: `pixelseg train --config THIS_FILE` reproduces it\n"
     text += yaml.safe_dump(config.as_dict(), sort_keys=False)
-    fd, tmp = create_temporary(path.parent, f".{path.name}.")  # mode per umask, not mkstemp's 0600
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
+    return write_text_atomically(path, text)
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:

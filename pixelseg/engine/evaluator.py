@@ -6,14 +6,8 @@ from tqdm import tqdm
 
 from pixelseg.engine import distributed
 from pixelseg.metrics import ConfusionMatrix
-
-
-def autocast(device: torch.device, precision: str):
-    """bf16 (CPU or CUDA) or fp16 (CUDA) autocast where asked for; fp32 otherwise."""
-    if precision not in ("fp32", "bf16", "fp16"):
-        raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+from pixelseg.runtime.precision import autocast
+from pixelseg.runtime.sliding import predict_logits
 
 
 @torch.no_grad()
@@ -26,13 +20,10 @@ def evaluate(model, loader, num_classes: int, device, precision: str = "fp32", l
 
     window: sliding-window size (H, W) for images larger than the network should see at once;
     flip: average with the prediction on the mirrored image (test-time augmentation). Both go
-    through inference.sliding.predict_logits, as prediction does.
+    through runtime.sliding.predict_logits, as prediction does.
     all_ranks: under torchrun, every process scored its own shard of the split; sum the confusion
     matrices and losses of all of them (every process must call this then).
     """
-    # Imported here: pixelseg.inference imports this module's autocast (a cycle at import time).
-    from pixelseg.inference.sliding import predict_logits
-
     device = torch.device(device)
     model.eval()
     confusion = ConfusionMatrix(num_classes, device=device)

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 from PIL import Image
@@ -50,26 +48,6 @@ def atomic_dir(path: str | Path):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-# The names create_temporary gives here: `.<stem>.<8 hex>.tmp<suffix>` (files), `.<name>.<8 hex>.tmp` (folders).
-_TEMPORARY = re.compile(r"^\.(?P<stem>.+)\.[0-9a-f]{8}\.tmp(?P<suffix>\.[^.]+)?$")
-
-
-def remove_stale_temporaries(folder: str | Path, targets: Iterable[Path]) -> int:
-    """Delete the temporaries a killed run (kill -9, power loss: no cleanup ran) left in `folder` for
-    the outputs `targets`, before writing them again. Returns how many were removed."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return 0
-    names = {Path(t).name for t in targets}
-    removed = 0
-    for entry in folder.iterdir():
-        match = _TEMPORARY.match(entry.name)
-        if match and match["stem"] + (match["suffix"] or "") in names:
-            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-            removed += 1
-    return removed
 
 
 def save_image(image: Image.Image | np.ndarray, path: str | Path, **options) -> Path:

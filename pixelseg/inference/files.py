@@ -23,9 +23,10 @@ from tqdm import tqdm
 
 from pixelseg.data.folder import load_image
 from pixelseg.errors import DataError, PixelsegError
-from pixelseg.inference.atomic import atomic_dir, remove_stale_temporaries, save_image
+from pixelseg.inference.atomic import atomic_dir, save_image
+from pixelseg.temporary import remove_stale_temporaries
 from pixelseg.inference.inputs import split_media
-from pixelseg.inference.predictor import Predictor
+from pixelseg.inference.predictor import Runtime
 from pixelseg.inference.video_io import VideoReader, VideoWriter
 from pixelseg.viz.palette import mask_to_palette_image, overlay
 
@@ -48,7 +49,7 @@ def video_outputs(out: Path, path: Path, probabilities: bool) -> list[Path]:
     return [out / name for name in names]
 
 
-def predict_files(predictor: Predictor, paths: list[Path], out: Path, progress: bool = True, probabilities: bool = False,
+def predict_files(predictor: Runtime, paths: list[Path], out: Path, progress: bool = True, probabilities: bool = False,
                   batch_size: int = 1, on_error: Callable[[Path, DataError], None] | None = None, skip_existing: bool = False) -> list[Path]:
     """Segment every image and video in `paths` into `out`; returns the mask paths (a video's: its masks folder), in input order.
 
@@ -100,7 +101,7 @@ def _refuse_overwriting_inputs(paths: list[Path], planned: dict[Path, list[Path]
             raise PixelsegError(f"{output}: an output would overwrite this input; choose another --out folder")
 
 
-def _batched(predictor: Predictor, paths: list[Path], batch_size: int, on_error=None) -> Iterator[tuple[Path, np.ndarray, torch.Tensor]]:
+def _batched(predictor: Runtime, paths: list[Path], batch_size: int, on_error=None) -> Iterator[tuple[Path, np.ndarray, torch.Tensor]]:
     """(path, image, logits (C, H, W)) for every image, same-size images sharing forward passes.
 
     Images are decoded one at a time into per-size buckets; a full bucket runs at once, and when too
@@ -159,7 +160,7 @@ def frame_batches(frames: Iterable[np.ndarray], batch_size: int) -> Iterator[lis
         yield batch
 
 
-def predict_video(predictor: Predictor, path: Path, out: Path, progress: bool = True, probabilities: bool = False, batch_size: int = 1) -> Path:
+def predict_video(predictor: Runtime, path: Path, out: Path, progress: bool = True, probabilities: bool = False, batch_size: int = 1) -> Path:
     """Overlay video and per-frame masks (see the module docstring); returns the masks folder."""
     overlay_path, masks_path, *rest = video_outputs(out, path, probabilities)
     with VideoReader(path) as video, VideoWriter(overlay_path, video.info, audio_from=path if video.has_audio else None) as writer, \

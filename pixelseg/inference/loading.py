@@ -6,13 +6,13 @@ from pathlib import Path
 import torch
 
 from pixelseg.errors import PixelsegError
-from pixelseg.inference.predictor import Predictor
+from pixelseg.inference.predictor import Predictor, Runtime
 
 RUNTIMES = ("torch", "onnx")
 
 
 def load_predictor(path: str | Path, runtime: str | None = None, device="auto", precision: str = "fp32", threads: int | None = None,
-                   **options) -> Predictor:
+                   **options) -> Runtime:
     """A Predictor (or OnnxPredictor) for `path`.
 
     runtime: "torch", "onnx", or None to choose by the file's suffix (.onnx -> onnx).

@@ -2,8 +2,8 @@
 
 Only the .onnx file is needed (classes and normalisation are in its metadata, see inference.onnx),
 so a deployment needs neither the checkpoint nor, past this wrapper, PyTorch's autograd machinery.
-Sliding windows, flip TTA, input resizing and batching are Predictor's own code, unchanged: only
-`forward` differs.
+Sliding windows, flip TTA, input resizing and batching are the code Predictor runs too (both are a
+`Runtime`): only `forward` differs.
 """
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import torch.nn.functional as F
 
 from pixelseg.errors import PixelsegError
 from pixelseg.inference.onnx import INPUT_NAME, MIN_SIDE, OUTPUT_NAME, open_session, read_metadata
-from pixelseg.inference.predictor import Predictor, check_refine
+from pixelseg.inference.predictor import Runtime
 
 
-class OnnxPredictor(Predictor):
+class OnnxPredictor(Runtime):
     """>>> predictor = OnnxPredictor.from_onnx("person.onnx", input_size=256)
     >>> mask = predictor.predict(image)   # (H, W) uint8, as Predictor.predict
     """
@@ -27,11 +27,9 @@ class OnnxPredictor(Predictor):
 
     def __init__(self, session, classes: list[str], mean, std, window=None, flip: bool = False, max_size=None, input_size=None,
                  refine: str = "none"):
-        # No super().__init__: there is no torch module to move to a device.
-        self.session, self.device, self.precision = session, torch.device("cpu"), "fp32"
-        self.classes, self.mean, self.std = list(classes), tuple(mean), tuple(std)
-        self.window, self.flip, self.max_size, self.input_size = window, flip, max_size, input_size
-        self.refine = check_refine(refine)
+        super().__init__(classes, mean, std, window, flip, max_size, input_size, refine)
+        self.session = session
+        self.device, self.precision = torch.device("cpu"), "fp32"  # what ONNX Runtime runs here (for GET /api/model)
 
     @classmethod
     def from_onnx(cls, path: str | Path, threads: int | None = None, **options) -> "OnnxPredictor":
@@ -49,10 +47,6 @@ class OnnxPredictor(Predictor):
         if str(device) not in ("auto", "cpu"):
             raise PixelsegError(f"--device {device} is for --runtime torch; ONNX Runtime runs here on the CPU")
         return cls.from_onnx(path, threads=threads, **options)
-
-    @property
-    def model(self):
-        return self.forward
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised (B, 3, h, w) -> logits (B, C, h, w).

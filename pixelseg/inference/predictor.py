@@ -10,66 +10,32 @@ import torch.nn.functional as F
 
 from pixelseg.data.folder import normalize
 from pixelseg.engine.checkpoint import inference_settings, load_checkpoint, model_from_checkpoint
-from pixelseg.engine.evaluator import autocast
-from pixelseg.engine.trainer import resolve_device
 from pixelseg.errors import PixelsegError
 from pixelseg.inference.refine import REFINEMENTS, refined_log_probabilities
-from pixelseg.inference.sliding import predict_logits
+from pixelseg.runtime.device import resolve_device
+from pixelseg.runtime.precision import autocast
+from pixelseg.runtime.sliding import predict_logits
 
 
-class Predictor:
-    """Wraps a model with its classes and normalisation, as stored in its checkpoint.
-
-    >>> predictor = Predictor.from_checkpoint("runs/demo/run/best.pt")   # or a bundled model: "person"
-    >>> probabilities = predictor.predict_proba(image)   # (C, H, W) float32, image (H, W, 3) uint8
-    >>> mask = predictor.predict(image)                  # (H, W) uint8 class ids
-    >>> masks = predictor.predict_batch([a, b, c])       # one forward pass per group of same-size images
-
-    Options (all keep the output at the image's own size):
-        window: sliding-window size (H, W); the network sees overlapping tiles of this size.
-        max_size: slide windows only over images whose longer side exceeds this (windows of
-            `window`, or max_size × max_size); smaller images run whole.
-        flip: test-time augmentation, averaged with the prediction on the mirrored image.
-        input_size: run the network on the image resized so its longer side is this many pixels
-            (faster, for video); the logits are resized back before any argmax. None or 0: the
-            image's own size.
-        refine: "none", or "guided": the probabilities brought back to the image's size by a guided
-            filter on the photo (inference.refine), so edges follow the picture. Its logits are
-            then log-probabilities.
-        A checkpoint's "inference" entry (e.g. input_size 320, refine "guided") sets the defaults of
-        from_checkpoint; options given override it.
-        precision: "fp32", or "bf16"/"fp16" autocast.
-
-    OnnxPredictor (inference.onnx_predictor) has the same interface over an exported .onnx file.
+class Runtime:
+    """What every runtime shares: the image's pre- and post-processing around `forward` (resizing,
+    normalising, sliding windows, flip TTA, refinement, batching) and the answers built on it. A
+    runtime provides `forward`: Predictor runs a torch module, OnnxPredictor
+    (inference.onnx_predictor) an exported graph in ONNX Runtime. The options are Predictor's.
     """
 
-    runtime = "torch"
+    runtime = "none"
 
-    def __init__(self, model: torch.nn.Module, classes: list[str], mean, std, device="auto", precision: str = "fp32",
-                 window: tuple[int, int] | None = None, flip: bool = False, max_size: int | None = None, input_size: int | None = None,
-                 refine: str = "none"):
-        self.device = resolve_device(device)
-        self.model = model.to(self.device, memory_format=torch.channels_last).eval()
-        self.classes, self.mean, self.std, self.precision = list(classes), tuple(mean), tuple(std), precision
-        self.window, self.flip = window, flip  # sliding-window size (H, W) and flip TTA, see inference.sliding
+    def __init__(self, classes: list[str], mean, std, window: tuple[int, int] | None = None, flip: bool = False,
+                 max_size: int | None = None, input_size: int | None = None, refine: str = "none"):
+        self.classes, self.mean, self.std = list(classes), tuple(mean), tuple(std)
+        self.window, self.flip = window, flip  # sliding-window size (H, W) and flip TTA, see runtime.sliding
         self.max_size, self.input_size = max_size, input_size
         self.refine = check_refine(refine)
 
-    @classmethod
-    def from_checkpoint(cls, path: str | Path, device="auto", precision: str = "fp32", **options) -> "Predictor":
-        """`path`: a checkpoint file or a bundled model's name. Options left None take the checkpoint's "inference" entry."""
-        checkpoint = load_checkpoint(path)
-        options = inference_settings(checkpoint, **options)
-        return cls(model_from_checkpoint(checkpoint), checkpoint["classes"], checkpoint["mean"], checkpoint["std"], device, precision, **options)
-
-    # -- what a runtime provides -------------------------------------------------------------
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The network alone: normalised (B, 3, h, w) float32 -> logits (B, C, h', w')."""
-        with autocast(self.device, self.precision):
-            return self.model(x.to(self.device, memory_format=torch.channels_last))
-
-    # -- shared by every runtime ---------------------------------------------------------------
+        raise NotImplementedError
 
     def window_for(self, height: int, width: int) -> tuple[int, int] | None:
         """The sliding window for an image of this size, or None to run it whole."""
@@ -138,6 +104,55 @@ class Predictor:
             return index
         listing = ", ".join(f"{i}={name}" for i, name in enumerate(self.classes))
         raise PixelsegError(f"unknown class {target!r}; this model's classes are {listing}")
+
+
+class Predictor(Runtime):
+    """Wraps a model with its classes and normalisation, as stored in its checkpoint.
+
+    >>> predictor = Predictor.from_checkpoint("runs/demo/run/best.pt")   # or a bundled model: "person"
+    >>> probabilities = predictor.predict_proba(image)   # (C, H, W) float32, image (H, W, 3) uint8
+    >>> mask = predictor.predict(image)                  # (H, W) uint8 class ids
+    >>> masks = predictor.predict_batch([a, b, c])       # one forward pass per group of same-size images
+
+    Options (all keep the output at the image's own size):
+        window: sliding-window size (H, W); the network sees overlapping tiles of this size.
+        max_size: slide windows only over images whose longer side exceeds this (windows of
+            `window`, or max_size × max_size); smaller images run whole.
+        flip: test-time augmentation, averaged with the prediction on the mirrored image.
+        input_size: run the network on the image resized so its longer side is this many pixels
+            (faster, for video); the logits are resized back before any argmax. None or 0: the
+            image's own size.
+        refine: "none", or "guided": the probabilities brought back to the image's size by a guided
+            filter on the photo (inference.refine), so edges follow the picture. Its logits are
+            then log-probabilities.
+        A checkpoint's "inference" entry (e.g. input_size 320, refine "guided") sets the defaults of
+        from_checkpoint; options given override it.
+        precision: "fp32", or "bf16"/"fp16" autocast.
+
+    OnnxPredictor (inference.onnx_predictor) has the same interface over an exported .onnx file:
+    both are a Runtime, which holds everything but `forward`.
+    """
+
+    runtime = "torch"
+
+    def __init__(self, model: torch.nn.Module, classes: list[str], mean, std, device="auto", precision: str = "fp32",
+                 window: tuple[int, int] | None = None, flip: bool = False, max_size: int | None = None, input_size: int | None = None,
+                 refine: str = "none"):
+        super().__init__(classes, mean, std, window, flip, max_size, input_size, refine)
+        self.device, self.precision = resolve_device(device), precision
+        self.model = model.to(self.device, memory_format=torch.channels_last).eval()
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device="auto", precision: str = "fp32", **options) -> "Predictor":
+        """`path`: a checkpoint file or a bundled model's name. Options left None take the checkpoint's "inference" entry."""
+        checkpoint = load_checkpoint(path)
+        options = inference_settings(checkpoint, **options)
+        return cls(model_from_checkpoint(checkpoint), checkpoint["classes"], checkpoint["mean"], checkpoint["std"], device, precision, **options)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The network alone: normalised (B, 3, h, w) float32 -> logits (B, C, h', w')."""
+        with autocast(self.device, self.precision):
+            return self.model(x.to(self.device, memory_format=torch.channels_last))
 
 
 def check_refine(refine: str) -> str:

@@ -45,12 +45,8 @@ def _load_architectures() -> None:
     global _loaded
     if _loaded:
         return
-    for module_name in _ARCHITECTURE_MODULES:
-        try:
-            importlib.import_module(module_name)
-        except ModuleNotFoundError as err:  # an architecture not written yet
-            if err.name != module_name:
-                raise
+    for module_name in _ARCHITECTURE_MODULES:  # every one exists: a renamed module fails loudly here
+        importlib.import_module(module_name)
     _loaded = True
 
 

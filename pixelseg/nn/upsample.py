@@ -25,11 +25,15 @@ from pixelseg.nn.blocks import ConvNormAct
 UPSAMPLE_MODES = ("transposed", "nearest", "bilinear", "pixelshuffle", "unpool")
 
 
-def bilinear_kernel(size: int) -> torch.Tensor:
-    """(size, size) kernel whose transposed convolution with stride size/2 is bilinear interpolation."""
+def bilinear_kernel(size: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(size, size) kernel whose transposed convolution with stride size/2 is bilinear interpolation.
+
+    The classic FCN initialisation: a tent 1 - |x - centre| / factor along each axis (also the
+    transposed-convolution lesson's, in float64: transposed/upsampling.py).
+    """
     factor = (size + 1) // 2
     center = factor - 1 if size % 2 == 1 else factor - 0.5
-    taps = 1 - (torch.arange(size, dtype=torch.float32) - center).abs() / factor
+    taps = 1 - (torch.arange(size, dtype=dtype) - center).abs() / factor
     return taps[:, None] * taps[None, :]
 
 

@@ -9,18 +9,23 @@ API (errors are JSON `{"detail": "one clear line"}` with a 4xx status; the serve
     POST /api/segment?format=png        multipart `image` -> index-mask PNG (palette: values are class ids)
                         format=json     -> {"width", "height", "classes", "counts", "mask": rows of ids, "inference_ms"}
                         format=overlay  -> the photo with the class colours blended over it (PNG)
-    POST /api/apply                     multipart `image`, `effect` (replace | blur | retain | cutout) and its
-                                        options -> PNG (RGBA for cutout)
+    POST /api/apply                     multipart `image`, `effect` (replace | blur | retain-color | cutout) and
+                                        the options of `pixelseg apply`, with its defaults -> PNG (RGBA for cutout):
+                                        the same bytes `pixelseg apply` writes (apply/image.py runs both)
 
 Requests are checked before any decoding: a body over `max_bytes` gets 413 without being read, an
 upload that is not an image 415, a corrupt one 400, one over `max_pixels` 413 (from its header,
 before its pixels are decoded). Inference is serialised by a lock (one model, one forward pass at
 a time) and runs in worker threads, so the event loop keeps answering; at most `max_jobs` requests
-decode, run effects and encode at once, which bounds memory.
+decode, run effects and encode at once, which bounds memory. The logits of the last few photos are
+kept (by the upload's SHA-256), so the page's /api/apply after its /api/segment of the same photo
+does not run the model again.
 """
 from __future__ import annotations
 
+import collections
 import errno
+import hashlib
 import io
 import json
 import logging
@@ -31,6 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -40,8 +46,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from pixelseg import __version__
-from pixelseg.apply.effects import blur_background, cutout, feather, parse_color, replace_background, retain_color
-from pixelseg.data.folder import image_to_rgb
+from pixelseg.apply.effects import EFFECTS, Effect, parse_color
+from pixelseg.apply.image import DEFAULT_FEATHER, DEFAULT_SOLID, DEFAULT_STRENGTH, apply_probabilities, encode
+from pixelseg.apply.matte import Matte, default_target
+from pixelseg.data.folder import class_id_problem, image_to_rgb
 from pixelseg.errors import PixelsegError
 from pixelseg.viz.palette import PALETTE, mask_to_palette_image, overlay
 
@@ -51,12 +59,8 @@ STATIC = Path(__file__).parent / "static"
 DEFAULT_MAX_BYTES = 20 * 2**20          # 20 MiB per request (the photo plus, for /api/apply, a background and a mask)
 DEFAULT_MAX_PIXELS = 4096 * 4096        # 16.8 megapixels
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")  # what PIL may open here; never EPS/PDF and the like
-EFFECTS = {
-    "replace": "replace everything but the target with a colour or a background image",
-    "blur": "blur everything but the target",
-    "retain": "keep the target's colours, turn the rest grey",
-    "cutout": "the target alone on a transparent background (RGBA PNG)",
-}
+CACHED_PHOTOS = 2                       # logits kept for this many recent photos ...
+CACHED_BYTES = 256 * 2**20              # ... each at most this large (C × H × W float32)
 SEGMENT_FORMATS = ("png", "json", "overlay")
 # The Host names a browser sends to a server on this machine (see create_app's allowed_hosts).
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
@@ -173,9 +177,9 @@ def decode_mask(data: bytes, size: tuple[int, int], num_classes: int, max_pixels
         raise HTTPException(400, f"mask: corrupt or truncated PNG ({err})") from None
     if mask.shape != tuple(size):
         raise HTTPException(400, f"mask: {mask.shape[1]}×{mask.shape[0]} but the image is {size[1]}×{size[0]} (W×H)")
-    bad = np.unique(mask[(mask >= num_classes) & (mask != 255)])
-    if bad.size:
-        raise HTTPException(400, f"mask: values {bad[:10].tolist()} are not class ids (0..{num_classes - 1}, 255 = ignore)")
+    problem = class_id_problem(mask, num_classes)
+    if problem:
+        raise HTTPException(400, f"mask: {problem}")
     return mask
 
 
@@ -238,7 +242,7 @@ def model_info(predictor, extra: dict | None = None) -> dict:
         },
         "device": str(getattr(predictor, "device", "cpu")),
         "precision": getattr(predictor, "precision", "fp32"),
-        "effects": EFFECTS,
+        "effects": {name: {"label": label, "description": text} for name, (label, text) in EFFECTS.items()},
         "pixelseg": __version__,
     }
     for key, value in (extra or {}).items():
@@ -254,8 +258,9 @@ def create_app(predictor, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = 
     """The app for one model.
 
     Args:
-        predictor: anything with `.classes` and `.predict(image (H, W, 3) uint8) -> (H, W) uint8`,
-            normally `inference.Predictor`.
+        predictor: anything with `.classes` and `.logits(image (H, W, 3) uint8) -> (C, H, W)` float32
+            torch logits, normally `inference.Predictor` (masks are their argmax, probabilities their
+            softmax, as its `predict` and `predict_proba`).
         max_bytes: the largest request body (413 above it, unread).
         max_pixels: the most pixels (W·H) an uploaded image may have (413 above it, undecoded).
         max_jobs: requests decoding / applying effects / encoding at once (memory); the model
@@ -277,16 +282,28 @@ def create_app(predictor, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = 
     about["limits"] = {"max_bytes": max_bytes, "max_pixels": max_pixels}
     app.state.predictor, app.state.info = predictor, about
 
-    def infer(image: np.ndarray) -> tuple[np.ndarray, float]:
+    recent: collections.OrderedDict[str, tuple] = collections.OrderedDict()  # digest -> (logits, inference ms)
+
+    def infer(data: bytes, image: np.ndarray) -> tuple:
+        """(logits (C, H, W), inference ms, whether they came from the cache) for the uploaded bytes `data`."""
+        digest = hashlib.sha256(data).hexdigest()
         with infer_lock:  # one model, one forward pass at a time
+            if digest in recent:
+                recent.move_to_end(digest)
+                return (*recent[digest], True)
             start = time.perf_counter()
-            mask = predictor.predict(image)
-            return mask, (time.perf_counter() - start) * 1000
+            logits = predictor.logits(image)
+            inference_ms = (time.perf_counter() - start) * 1000
+            if logits.numel() * 4 <= CACHED_BYTES:
+                recent[digest] = (logits, inference_ms)
+                while len(recent) > CACHED_PHOTOS:
+                    recent.popitem(last=False)
+            return logits, inference_ms, False
 
     def targets(text: str) -> list[int]:
-        """'' (every class but 0), or names / ids separated by commas."""
+        """'' (as `pixelseg apply`: "person" if the model has it, else class 1), or names / ids separated by commas."""
         if not text.strip():
-            return list(range(1, num_classes)) or [0]
+            return [default_target(classes)]
         ids = []
         for part in (p.strip() for p in text.split(",")):
             if part in classes:
@@ -331,8 +348,9 @@ def create_app(predictor, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = 
         def work():
             with jobs:
                 picture = decode_image(data, "image", max_pixels)
-                mask, inference_ms = infer(picture)
-                headers = _timing_headers(inference_ms, x_image_size=f"{mask.shape[1]}x{mask.shape[0]}")
+                logits, inference_ms, cached = infer(data, picture)
+                mask = logits.argmax(0).to(torch.uint8).numpy()  # as Predictor.predict
+                headers = _timing_headers(inference_ms, x_image_size=f"{mask.shape[1]}x{mask.shape[0]}", x_cache="hit" if cached else "miss")
                 if format == "json":
                     return Response(_mask_json(mask, classes, inference_ms), media_type="application/json", headers=headers)
                 if format == "overlay":
@@ -341,15 +359,17 @@ def create_app(predictor, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = 
 
         return await run_in_threadpool(work)
 
-    @app.post("/api/apply", summary="Apply an effect to the target classes: PNG out")
+    @app.post("/api/apply", summary="Apply an effect to the target classes: PNG out, as `pixelseg apply` writes it")
     async def apply(image: UploadFile = File(..., description="the photo"),
-                    effect: str = Form(..., description="replace, blur, retain or cutout"),
-                    target: str = Form("", description="class names or ids, comma-separated (default: every class but 0)"),
+                    effect: str = Form(..., description=", ".join(EFFECTS)),
+                    target: str = Form("", description="class names or ids, comma-separated (default: 'person' if the model has it, else class 1)"),
                     color: str = Form("#00b140", description="replace: the new background colour, #RRGGBB"),
                     background: UploadFile | None = File(None, description="replace: a background image (instead of color)"),
-                    strength: float = Form(15.0, description="blur: Gaussian radius in pixels"),
-                    feather_radius: float = Form(0.0, alias="feather", description="soften the mask's edges by this many pixels"),
-                    mask: UploadFile | None = File(None, description="an index mask from /api/segment: skips inference")):
+                    strength: float = Form(DEFAULT_STRENGTH, description="blur: Gaussian radius in pixels"),
+                    feather_radius: float = Form(DEFAULT_FEATHER, alias="feather", description="soften the mask's edges by this many pixels"),
+                    threshold: float | None = Form(None, description="hard mask: keep pixels whose target probability is >= this"),
+                    solid: float = Form(DEFAULT_SOLID, description="probabilities within this of 1 or 0 become exactly 1 or 0"),
+                    mask: UploadFile | None = File(None, description="an index mask (as /api/segment returns) instead of the model's probabilities")):
         if effect not in EFFECTS:
             raise HTTPException(400, f"effect: {effect!r}; choose one of {', '.join(EFFECTS)}")
         target_ids = targets(target)
@@ -363,6 +383,10 @@ def create_app(predictor, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = 
             raise HTTPException(400, f"strength: {strength}; a blur radius in pixels, more than 0 and at most 200")
         if not 0 <= feather_radius <= 100:
             raise HTTPException(400, f"feather: {feather_radius}; an edge radius in pixels from 0 to 100")
+        try:
+            matte = Matte(target_ids[0] if len(target_ids) == 1 else target_ids, threshold=threshold, feather=feather_radius, solid=solid)
+        except ValueError as err:
+            raise HTTPException(400, str(err)) from None
         data = await image.read()
         background_data = await background.read() if background is not None and effect == "replace" else None
         mask_data = await mask.read() if mask is not None else None
@@ -371,26 +395,18 @@ def create_app(predictor, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = 
             with jobs:
                 picture = decode_image(data, "image", max_pixels)
                 backdrop = decode_image(background_data, "background", max_pixels) if background_data is not None else colour
-                if mask_data is not None:
-                    ids, inference_ms = decode_mask(mask_data, picture.shape[:2], num_classes, max_pixels), None
+                fx = Effect(effect, background=backdrop, strength=strength)
+                if mask_data is not None:  # a known mask: probability 1 for its class (none where it is 255)
+                    ids = decode_mask(mask_data, picture.shape[:2], num_classes, max_pixels)
+                    probabilities, inference_ms, source = (ids[None] == np.arange(num_classes)[:, None, None]).astype(np.float32), None, "upload"
                 else:
-                    ids, inference_ms = infer(picture)
+                    logits, inference_ms, cached = infer(data, picture)
+                    probabilities, source = logits.softmax(0), "model"  # as Predictor.predict_proba
                 start = time.perf_counter()
-                alpha = np.isin(ids, target_ids)
-                if feather_radius > 0:
-                    alpha = feather(alpha, feather_radius)
-                if effect == "replace":
-                    out = replace_background(picture, alpha, backdrop)
-                elif effect == "blur":
-                    out = blur_background(picture, alpha, strength)
-                elif effect == "retain":
-                    out = retain_color(picture, alpha)
-                else:
-                    out = cutout(picture, alpha)
-                body = _png(out)
-                headers = _timing_headers(inference_ms, (time.perf_counter() - start) * 1000,
-                                          x_mask_source="upload" if mask_data is not None else "model",
-                                          x_target_ids=",".join(map(str, target_ids)))
+                body = encode(apply_probabilities(fx, matte, picture, probabilities))
+                extra = {"x_cache": "hit" if cached else "miss"} if mask_data is None else {}
+                headers = _timing_headers(inference_ms, (time.perf_counter() - start) * 1000, x_mask_source=source,
+                                          x_target_ids=",".join(map(str, target_ids)), **extra)
                 return Response(body, media_type="image/png", headers=headers)
 
         return await run_in_threadpool(work)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pixelseg.nn.upsample import bilinear_kernel
 from pixelseg.transposed import _draw as draw
 from pixelseg.transposed.arithmetic import transposed_params_for
 from pixelseg.transposed.explain import Explanation
@@ -37,17 +38,6 @@ BEFORE_POOLING = torch.tensor(
 )
 
 
-def bilinear_kernel(size: int) -> torch.Tensor:
-    """The (size, size) kernel with which a stride size//2 transposed convolution interpolates bilinearly.
-
-    The classic FCN initialisation: a tent 1 - |x - centre| / factor along each axis.
-    """
-    factor = (size + 1) // 2
-    centre = factor - 1 if size % 2 == 1 else factor - 0.5
-    tent = 1 - (torch.arange(size, dtype=torch.float64) - centre).abs() / factor
-    return tent[:, None] * tent[None, :]
-
-
 def upsampling_results() -> dict:
     """Every map of the picture, as float64 numpy arrays, keyed by panel name."""
     x = BEFORE_POOLING[None, None]
@@ -63,7 +53,7 @@ def upsampling_results() -> dict:
         "bilinear": F.interpolate(pooled, scale_factor=2, mode="bilinear", align_corners=False)[0, 0].numpy(),
         "transposed_ones": conv_transpose2d_zero_insertion(pooled, ones, stride=s3, padding=p3,
                                                            output_padding=a3)[0, 0].numpy(),
-        "transposed_bilinear": conv_transpose2d_zero_insertion(pooled, bilinear_kernel(4)[None, None], stride=s4,
+        "transposed_bilinear": conv_transpose2d_zero_insertion(pooled, bilinear_kernel(4, torch.float64)[None, None], stride=s4,
                                                                padding=p4, output_padding=a4)[0, 0].numpy(),
         "unpooled": F.max_unpool2d(pooled, indices, 2)[0, 0].numpy(),
         "params": {"k3": (s3, p3, a3), "k4": (s4, p4, a4)},

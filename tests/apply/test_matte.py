@@ -75,3 +75,15 @@ def test_solid_core_makes_the_inside_exactly_one_and_the_outside_exactly_zero():
     np.testing.assert_allclose(alpha, [[0, 0, 0, 0.25, 0.5, 0.75, 1, 1, 1]], atol=1e-6)
     with pytest.raises(ValueError, match="solid"):
         Matte(1, solid=0.5)
+
+
+def test_several_targets_sum_their_probabilities():
+    """/api/apply's `target=person,dog`: the alpha of the classes together (issue 16)."""
+    import numpy as np
+
+    from pixelseg.apply.matte import Matte
+
+    probabilities = np.array([[[0.5, 0.1]], [[0.3, 0.6]], [[0.2, 0.3]]], dtype=np.float32)  # (3, 1, 2)
+    alpha = Matte([1, 2], feather=0)(probabilities)
+    assert np.allclose(alpha, [[0.5, 0.9]])
+    assert np.array_equal(Matte(1, feather=0)(probabilities), probabilities[1])

@@ -51,11 +51,14 @@ def test_cutout_folder_writes_png_with_alpha(checkpoint, photo, tmp_path):
 
 def test_video_out_has_the_inputs_frames_size_and_rate(checkpoint, tmp_path):
     clip = write_video(tmp_path / "clip.mp4", frames=6, size=(48, 64), fps=12)
+    # What a killed earlier run left (video_io's temporary, no cleanup after kill -9): swept (issue 16).
+    (tmp_path / ".blurred.0123abcd.tmp.mp4").write_bytes(b"half a video")
     assert apply(checkpoint, "blur", clip, "--out", tmp_path / "blurred.mp4", "--smoothing", "0.3", "--batch-size", "3") == 0
     facts = video_facts(tmp_path / "blurred.mp4")
     assert (facts["frames"], facts["size"], facts["rate"]) == (6, (48, 64), Fraction(12))
     assert apply(checkpoint, "cutout", clip, "--out", tmp_path / "cut") == 0
     assert video_facts(tmp_path / "cut" / "clip.webm")["frames"] == 6
+    assert not list(tmp_path.glob(".*"))
 
 
 @pytest.mark.parametrize(

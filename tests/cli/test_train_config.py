@@ -47,3 +47,21 @@ def test_config_errors_are_one_clear_line(tmp_path, capsys):
     assert "nothing to resume" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="augment key"):
         TrainConfig.from_dict({"data": "d", "augment": {"flip": 1}})
+
+
+def test_every_train_flag_reaches_the_config():
+    """PLAIN and AUGMENT come from TrainConfig's and AugmentConfig's fields; a flag whose name is
+    neither (nor one of the run's own flags) would be parsed and then dropped (issue 16)."""
+    import argparse
+
+    from pixelseg.cli import train as train_cli
+    from pixelseg.engine.config import CHOICES
+
+    parser = argparse.ArgumentParser()
+    train_cli.add_arguments(parser)
+    own = {"help", "config", "resume", "overwrite", "quiet", "model_option", "loss_weight"}
+    dests = {action.dest for action in parser._actions}
+    assert dests - own <= set(train_cli.PLAIN) | set(train_cli.AUGMENT)
+    for action in parser._actions:
+        if action.dest in CHOICES:
+            assert tuple(action.choices) == CHOICES[action.dest]

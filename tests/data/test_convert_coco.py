@@ -193,3 +193,15 @@ def test_coco128_val_matches_the_independent_masks(shared_datasets, tmp_path):
     agreement = agree / total
     print(f"coco128 val: {agreement:.6%} of {total} pixels agree")
     assert agreement >= 0.999
+
+
+def test_a_killed_conversion_leaves_nothing_after_the_next_start(coco, tmp_path):
+    """A conversion killed half-way (kill -9: no cleanup) leaves its `.<split>.<hex>.tmp` folder; the
+    next conversion of that split into that folder sweeps it (issue 16)."""
+    path, _ = coco
+    out = tmp_path / "out"
+    partial = out / ".train.0123abcd.tmp"
+    (partial / "images").mkdir(parents=True)
+    (partial / "images" / "a.jpg").write_bytes(b"half")
+    convert("coco", path, out, split="train")
+    assert not list(out.glob(".*")) and (out / "images" / "train").is_dir()

@@ -165,3 +165,16 @@ def test_config_refuses_what_would_fail_later(scenes, tmp_path):
         tiny(scenes, tmp_path, optimizer="adam").check()
     with pytest.raises(ConfigError, match="fp16 needs CUDA"):
         train(tiny(scenes, tmp_path / "run", precision="fp16"), progress=False)
+
+
+def test_a_killed_write_of_any_kind_leaves_nothing_after_the_next_start(scenes, tmp_path):
+    """kill -9 during a write leaves its temporary (no cleanup runs); the next run sweeps every kind:
+    the names engine/checkpoint.py, engine/config.py and write_metrics give them (issue 16)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    killed = [".last.pt.0123abcd.tmp", ".best.pt.89abcdef.tmp", ".config.yaml.00ff00ff.tmp", ".metrics.csv.deadbeef.tmp"]
+    for name in killed:
+        (run / name).write_bytes(b"half a file")
+    (run / ".notes.0123abcd.tmp").write_text("not ours")  # another program's: left alone
+    train(tiny(scenes, run, epochs=1), progress=False)
+    assert sorted(p.name for p in run.glob(".*")) == [".notes.0123abcd.tmp"]

@@ -62,3 +62,13 @@ def test_unet_keeps_the_lead_constructor():
 def test_bad_num_classes():
     with pytest.raises(ValueError, match="num_classes"):
         pixelseg.create_model("unet", 0)
+
+
+def test_a_missing_architecture_module_fails_loudly(monkeypatch):
+    """No stub-era tolerance: a renamed module must not silently vanish from list_models() (issue 16)."""
+    from pixelseg.models import registry
+
+    monkeypatch.setattr(registry, "_ARCHITECTURE_MODULES", (*registry._ARCHITECTURE_MODULES, "pixelseg.models.renamed_away"))
+    monkeypatch.setattr(registry, "_loaded", False)
+    with pytest.raises(ModuleNotFoundError, match="renamed_away"):
+        registry.list_models()

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from pixelseg.apply import blur_background, cutout, feather, replace_background, retain_color
+from pixelseg.apply import EFFECTS, Effect, Matte, apply_image, encode
 from pixelseg.cli import build_parser, main
 from pixelseg.errors import PixelsegError
 from pixelseg.inference.predictor import Predictor
@@ -89,7 +89,8 @@ def test_model_describes_classes_colours_and_limits(client):
     assert [c["color"] for c in info["classes"]] == ["#000000", "#800000", "#008000"]  # the VOC palette of masks and overlays
     assert info["input"]["size"] is None and info["input"]["channels"] == 3 and "PNG" in info["input"]["formats"]
     assert info["limits"] == {"max_bytes": MAX_BYTES, "max_pixels": MAX_PIXELS}
-    assert set(info["effects"]) == {"replace", "blur", "retain", "cutout"}
+    assert list(info["effects"]) == list(EFFECTS) == ["replace", "blur", "retain-color", "cutout"]
+    assert info["effects"]["retain-color"]["label"] == "Retain colour"
 
 
 def test_the_page_and_its_files_come_from_this_server_only(client):
@@ -145,36 +146,76 @@ def test_a_jpeg_and_an_exif_rotated_photo(client, photo):
     assert np.array_equal(decode(response), expected_mask(shown))
 
 
+def library(predictor, image, effect, target, background=None, strength=15.0, **matte):
+    """What `pixelseg apply` computes: the predictor's probabilities -> Matte (its defaults) -> Effect -> PNG bytes."""
+    options = {"feather": 2.0, "solid": 0.2, **matte}
+    return encode(apply_image(predictor, Effect(effect, background=background, strength=strength), Matte(target, **options), image))
+
+
 @pytest.mark.parametrize("form, expect", [
-    ({"effect": "replace", "target": "person", "color": "#00ff00"}, lambda im, m: replace_background(im, m == 1, "#00ff00")),
-    ({"effect": "replace", "target": "1", "color": "102030", "feather": "2"}, lambda im, m: replace_background(im, feather(m == 1, 2), "#102030")),
-    ({"effect": "blur", "target": "thing", "strength": "4"}, lambda im, m: blur_background(im, m == 2, 4)),
-    ({"effect": "retain"}, lambda im, m: retain_color(im, m > 0)),  # default target: every class but background
-    ({"effect": "cutout", "target": "person,2"}, lambda im, m: cutout(im, m > 0)),
-], ids=["replace-colour", "replace-feathered", "blur", "retain", "cutout"])
-def test_apply_gives_the_library_effect(client, photo, form, expect):
-    image, mask = photo
+    ({"effect": "replace", "target": "person", "color": "#00ff00"}, dict(effect="replace", target=1, background="#00ff00")),
+    ({"effect": "replace", "target": "1", "color": "102030", "feather": "0"}, dict(effect="replace", target=1, background="#102030", feather=0.0)),
+    ({"effect": "blur", "target": "thing", "strength": "4"}, dict(effect="blur", target=2, strength=4.0)),
+    ({"effect": "retain-color"}, dict(effect="retain-color", target=1)),  # default target: "person", as `pixelseg apply`
+    ({"effect": "cutout", "target": "person,2", "solid": "0"}, dict(effect="cutout", target=[1, 2], solid=0.0)),
+    ({"effect": "cutout", "target": "2", "threshold": "0.5"}, dict(effect="cutout", target=2, threshold=0.5)),
+], ids=["replace-colour", "replace-sharp", "blur", "retain-color", "cutout-two-classes", "cutout-hard"])
+def test_apply_gives_the_library_effect(client, predictor, photo, form, expect):
+    image, _ = photo
     response = client.post("/api/apply", data=form, files={"image": ("scene.png", png(image), "image/png")})
-    assert np.array_equal(decode(response), expect(image, mask))
+    assert response.status_code == 200, response.text
+    assert response.content == library(predictor, image, **expect)  # the same bytes
     assert response.headers["x-mask-source"] == "model" and float(response.headers["x-inference-ms"]) >= 0
 
 
-def test_apply_with_a_background_image(client, photo):
-    image, mask = photo
+def test_apply_after_segment_reuses_the_logits(client, predictor):
+    image, _ = scene(61)
+    files = {"image": ("fresh.png", png(image), "image/png")}
+    assert client.post("/api/segment", files=files).headers["x-cache"] == "miss"
+    response = client.post("/api/apply", data={"effect": "blur"}, files=files)
+    assert response.headers["x-cache"] == "hit"
+    assert response.content == library(predictor, image, "blur", 1)
+
+
+def test_apply_with_a_background_image(client, predictor, photo):
+    image, _ = photo
     backdrop = np.random.default_rng(1).integers(0, 256, (50, 70, 3), dtype=np.uint8)  # another size: covers the frame
     response = client.post("/api/apply", data={"effect": "replace", "target": "person"},
                            files={"image": ("scene.png", png(image)), "background": ("bg.png", png(backdrop))})
-    assert np.array_equal(decode(response), replace_background(image, mask == 1, backdrop))
+    assert response.content == library(predictor, image, "replace", 1, background=backdrop)
 
 
 def test_apply_with_an_uploaded_mask_skips_the_model(client, photo):
     image, _ = photo
     given = np.zeros(image.shape[:2], dtype=np.uint8)
     given[:, : image.shape[1] // 2] = 1  # not what the model would say
-    response = client.post("/api/apply", data={"effect": "retain", "target": "person"},
+    response = client.post("/api/apply", data={"effect": "retain-color", "target": "person", "feather": "0"},
                            files={"image": ("scene.png", png(image)), "mask": ("mask.png", png(given))})
-    assert np.array_equal(decode(response), retain_color(image, given == 1))
+    assert response.content == encode(Effect("retain-color")(image, given == 1))
     assert response.headers["x-mask-source"] == "upload" and "x-inference-ms" not in response.headers
+
+
+@pytest.mark.parametrize("effect, options", [
+    ("replace", {"background": "#00ff00"}),
+    ("blur", {"strength": "5", "feather": "3"}),
+    ("retain-color", {"target": "thing", "solid": "0.1"}),
+    ("retain-color", {}),                       # every default, both sides
+    ("cutout", {"threshold": "0.5", "feather": "0"}),
+])
+def test_the_api_and_pixelseg_apply_give_the_same_bytes(client, checkpoint, photo, tmp_path, effect, options):
+    """One photo, effect and options: /api/apply (and so the page, which posts to it) answers
+    byte for byte the file `pixelseg apply` writes (issue 16)."""
+    image, _ = photo
+    source = tmp_path / "photo.png"
+    Image.fromarray(image).save(source)
+    flags = [f"--{key}={value}" for key, value in options.items()]
+    with torch_threads(1):
+        assert main(["apply", effect, str(source), "--out", str(tmp_path / "out.png"), "--checkpoint", str(checkpoint),
+                     "--device", "cpu", "--quiet", *flags]) == 0
+    form = {("color" if key == "background" else key): value for key, value in options.items()}
+    response = client.post("/api/apply", data={"effect": effect, **form}, files={"image": ("photo.png", source.read_bytes(), "image/png")})
+    assert response.status_code == 200, response.text
+    assert response.content == (tmp_path / "out.png").read_bytes()
 
 
 def _truncated_png(image):
@@ -213,7 +254,7 @@ ERRORS = {
     "too-many-bytes": ("/api/segment", {}, {"image": ("big.bin", os.urandom(MAX_BYTES + 1000), "image/png")}, 413, "upload too large"),
     "no-image": ("/api/segment", {}, {"picture": GOOD}, 422, "image: required"),
     "bad-format": ("/api/segment?format=gif", {}, {"image": GOOD}, 400, "format"),
-    "bad-effect": ("/api/apply", {"effect": "sparkle"}, {"image": GOOD}, 400, "replace, blur, retain, cutout"),
+    "bad-effect": ("/api/apply", {"effect": "sparkle"}, {"image": GOOD}, 400, "replace, blur, retain-color, cutout"),
     "no-effect": ("/api/apply", {}, {"image": GOOD}, 422, "effect: required"),
     "bad-target": ("/api/apply", {"effect": "blur", "target": "cat"}, {"image": GOOD}, 400, "background, person, thing"),
     "bad-colour": ("/api/apply", {"effect": "replace", "color": "green"}, {"image": GOOD}, 400, "#RRGGBB"),
@@ -221,9 +262,9 @@ ERRORS = {
     "strength-not-a-number": ("/api/apply", {"effect": "blur", "strength": "lots"}, {"image": GOOD}, 422, "strength"),
     "bad-feather": ("/api/apply", {"effect": "blur", "feather": "-1"}, {"image": GOOD}, 400, "feather"),
     "background-not-an-image": ("/api/apply", {"effect": "replace"}, {"image": GOOD, "background": ("bg.txt", b"hello", "text/plain")}, 415, "background"),
-    "mask-wrong-size": ("/api/apply", {"effect": "retain"}, {"image": GOOD, "mask": ("m.png", png(np.zeros((10, 10), np.uint8)))}, 400, "mask: 10×10"),
-    "mask-not-ids": ("/api/apply", {"effect": "retain"}, {"image": GOOD, "mask": ("m.png", png(SMALL))}, 400, "single-channel"),
-    "mask-bad-values": ("/api/apply", {"effect": "retain"}, {"image": GOOD, "mask": ("m.png", png(np.full((40, 50), 7, np.uint8)))}, 400, "[7]"),
+    "mask-wrong-size": ("/api/apply", {"effect": "retain-color"}, {"image": GOOD, "mask": ("m.png", png(np.zeros((10, 10), np.uint8)))}, 400, "mask: 10×10"),
+    "mask-not-ids": ("/api/apply", {"effect": "retain-color"}, {"image": GOOD, "mask": ("m.png", png(SMALL))}, 400, "single-channel"),
+    "mask-bad-values": ("/api/apply", {"effect": "retain-color"}, {"image": GOOD, "mask": ("m.png", png(np.full((40, 50), 7, np.uint8)))}, 400, "[7]"),
 }
 
 
@@ -270,7 +311,9 @@ def test_50_concurrent_requests_are_all_answered_correctly(app, predictor):
             return np.array(response.json()["mask"], dtype=np.uint8)
         if i % 3 == 1:
             return decode(client.post(f"{url}/api/segment", files=files))
-        return decode(client.post(f"{url}/api/apply", data={"effect": "cutout"}, files=files))[..., 3]  # alpha = 255 · (class > 0)
+        response = client.post(f"{url}/api/apply", data={"effect": "cutout", "target": "1,2"}, files=files)
+        assert response.status_code == 200, response.text
+        return response.content
 
     def ask_badly(url, client, j):
         files = [{"image": ("x.txt", b"not an image", "text/plain")}, {"image": ("bomb.png", png_header_only(90_000, 90_000))},
@@ -292,7 +335,7 @@ def test_50_concurrent_requests_are_all_answered_correctly(app, predictor):
         direct = predictor.predict(image)
         assert np.array_equal(direct, painted)
         if i % 3 == 2:
-            assert np.array_equal(answer, (direct > 0).astype(np.uint8) * 255), f"request {i}"
+            assert answer == library(predictor, image, "cutout", [1, 2]), f"request {i}"
         else:
             assert np.array_equal(answer, direct), f"request {i}"
 

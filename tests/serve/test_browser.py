@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixelseg.apply import cutout, replace_background
+from pixelseg.apply import Effect, Matte, apply_image, encode
 from pixelseg.inference.predictor import Predictor
 from pixelseg.serve import LOOPBACK_NAMES, create_app
 from pixelseg.viz.palette import overlay
@@ -58,10 +58,11 @@ def canvas_pixels(page, selector: str) -> np.ndarray:
     return np.array(data, dtype=np.uint8).reshape(height, width, 4)
 
 
-def download(page) -> np.ndarray:
+def download(page) -> bytes:
+    """The result's file as the page saves it."""
     with page.expect_download(timeout=TIMEOUT) as info:
         page.click("#download")
-    return np.array(Image.open(info.value.path()))
+    return Path(info.value.path()).read_bytes()
 
 
 def wait_for_new_result(page, before: str) -> None:
@@ -145,18 +146,19 @@ def test_the_page_segments_a_photo_and_applies_effects(tmp_path):
                 assert "inference" in page.inner_text("#seg-time") and "ms" in page.inner_text("#seg-time")
                 assert "inference" in page.inner_text("#result-info")
 
-                # The result as downloaded: exactly the replace effect on the known mask.
-                assert np.array_equal(download(page), replace_background(image, mask == 1, COLOUR))
+                # The result as downloaded: exactly what `pixelseg apply replace --background COLOUR` writes
+                # (the Matte of the predicted probabilities, feather 2 and solid 0.2 as its defaults).
+                assert download(page) == encode(apply_image(predictor, Effect("replace", background=COLOUR), Matte(1, feather=2, solid=0.2), image))
                 screenshot = page.screenshot(path=str(tmp_path / "serve.png"), full_page=True)
                 if os.environ.get("PIXELSEG_DOCS_SCREENSHOT"):
                     save_docs_screenshot(screenshot, Path(os.environ["PIXELSEG_DOCS_SCREENSHOT"]))
 
                 # Another effect and target: a cut-out of everything but the background (RGBA).
                 before = page.get_attribute("#result", "src")
-                page.select_option("#target", value="")
+                page.select_option("#target", label="everything but background")
                 page.click("text=Cut-out")
                 wait_for_new_result(page, before)
-                assert np.array_equal(download(page), cutout(image, mask > 0))
+                assert download(page) == encode(apply_image(predictor, Effect("cutout"), Matte([1, 2], feather=2, solid=0.2), image))
 
                 # Drag and drop another photo onto the page.
                 before = page.get_attribute("#result", "src")
@@ -173,7 +175,7 @@ def test_the_page_segments_a_photo_and_applies_effects(tmp_path):
                 wait_for_new_result(page, before)
                 assert "dropped.png" in page.inner_text("#filename")
                 assert legend_pixels(page) == [int((dropped_mask == i).sum()) for i in range(len(CLASSES))]
-                assert np.array_equal(download(page), cutout(dropped, dropped_mask > 0))
+                assert download(page) == encode(apply_image(predictor, Effect("cutout"), Matte([1, 2], feather=2, solid=0.2), dropped))
                 page.screenshot(path=str(tmp_path / "serve-dropped.png"), full_page=True)
 
                 assert not errors, errors

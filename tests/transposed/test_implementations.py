@@ -20,16 +20,6 @@ TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-10}
 N_CONFIGS = 2000
 
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tensors are tiny: intra-op threads only add overhead, and on a shared, busy machine their
-    spin-waiting made the property test over 10x slower. One thread, as the time budget assumes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS, ids=lambda f: f.__name__)
 def test_textbook_example(impl):
     # [[1,2],[3,4]] with kernel [[1,0],[1,1]], stride 1, padding 0: each value stamps a scaled kernel.

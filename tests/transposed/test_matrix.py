@@ -9,15 +9,6 @@ from torch.autograd.functional import jacobian
 from pixelseg.transposed import conv_matrix, conv_transpose2d_matrix
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tensors are tiny: intra-op threads only add overhead, and on a shared, busy machine their
-    spin-waiting made these tests over 10x slower. One thread, as the time budget assumes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 CASES = [
     # (C_out, C_in, groups, kernel, in_size, stride, padding, dilation)
     (1, 1, 1, (3, 3), (4, 4), 1, 0, 1),

@@ -18,36 +18,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pixelseg.data.folder import IGNORE_INDEX, IMAGE_EXTENSIONS
+from pixelseg.data.folder import IGNORE_INDEX, IMAGE_EXTENSIONS, read_class_file
 from pixelseg.errors import DataError
+from pixelseg.temporary import create_temporary_dir, remove_stale_temporaries
 
 FORMATS = ("coco", "voc", "labelme", "color-masks")
 # EXIF orientations that swap width and height (90° and 270° rotations, with or without a mirror).
 _TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
-
-
-def read_class_list(path: str | Path) -> list[str]:
-    """A class list file: line i = name of class i (the format of classes.txt).
-
-    Trailing blank lines are allowed; a blank line inside would shift every later id, so it is an error.
-    """
-    path = Path(path)
-    try:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
-    except FileNotFoundError:
-        raise DataError(f"{path}: class list not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: unreadable class list ({err})") from None
-    while lines and not lines[-1]:
-        lines.pop()
-    if not lines:
-        raise DataError(f"{path}: no class names in it")
-    if "" in lines:
-        raise DataError(f"{path}: line {lines.index('') + 1} is blank (line i names class i)")
-    duplicates = sorted({name for name in lines if lines.count(name) > 1})
-    if duplicates:
-        raise DataError(f"{path}: class names listed twice: {', '.join(duplicates)}")
-    return lines
 
 
 def check_class_count(classes: list[str], source: str | Path) -> None:
@@ -130,19 +107,21 @@ class SplitWriter:
         classes_path = self.out / "classes.txt"
         if classes_path.is_file():
             # Adding a split to an existing set: the ids must mean the same classes.
-            existing = read_class_list(classes_path)
+            existing = read_class_file(classes_path)
             if existing != self.classes:
                 raise DataError(
                     f"{classes_path}: lists other classes than this conversion ({len(existing)} vs {len(self.classes)}: "
                     f"{', '.join(existing[:5])}... vs {', '.join(self.classes[:5])}...); use another --out"
                 )
-        self.tmp = self.out / f".convert-{split}-{os.getpid()}.tmp"
+        self.tmp: Path | None = None  # `.<split>.<8 hex>.tmp` in out, made on entering
         self.ids: dict[str, str] = {}
 
     def __enter__(self) -> "SplitWriter":
         self._made_out = not self.out.exists()  # then a failure removes it again
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        (self.tmp / "images").mkdir(parents=True)
+        self.out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.out, [self.split])  # what a killed conversion of this split left behind
+        self.tmp = create_temporary_dir(self.out, f".{self.split}.", ".tmp")
+        (self.tmp / "images").mkdir()
         (self.tmp / "masks").mkdir()
         return self
 

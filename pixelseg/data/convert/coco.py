@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from pixelseg.data.convert import SplitWriter, check_class_count, orient_like_image, read_class_list
-from pixelseg.data.folder import IGNORE_INDEX
+from pixelseg.data.convert import SplitWriter, check_class_count, orient_like_image
+from pixelseg.data.folder import IGNORE_INDEX, read_class_file
 from pixelseg.errors import DataError, DataWarning
 
 
@@ -45,7 +45,7 @@ def class_map(data: dict, path: Path, classes_file: str | Path | None) -> tuple[
         names = ["background"] + [str(c["name"]) for c in categories]
         check_class_count(names, path)
         return names, {c["id"]: i + 1 for i, c in enumerate(categories)}
-    names = read_class_list(classes_file)
+    names = read_class_file(classes_file)
     check_class_count(names, classes_file)
     by_name = {str(c["name"]): c["id"] for c in categories}
     unknown = [name for name in names[1:] if name not in by_name]

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from pixelseg.data.convert import SplitWriter, check_class_count, read_class_list
-from pixelseg.data.folder import IGNORE_INDEX
+from pixelseg.data.convert import SplitWriter, check_class_count
+from pixelseg.data.folder import IGNORE_INDEX, read_class_file
 from pixelseg.errors import DataError
 
 IGNORE_LABEL, BACKGROUND_LABEL = "__ignore__", "_background_"
@@ -53,7 +53,7 @@ def class_map(files: dict[Path, dict], classes_file: str | Path | None) -> tuple
     """Class names (index order, written to classes.txt) and label -> mask value."""
     specials = {IGNORE_LABEL: IGNORE_INDEX, BACKGROUND_LABEL: 0}
     if classes_file is not None:
-        names = [name for name in read_class_list(classes_file) if name != IGNORE_LABEL]
+        names = [name for name in read_class_file(classes_file) if name != IGNORE_LABEL]
         if BACKGROUND_LABEL in names:
             if names.index(BACKGROUND_LABEL) != 0:
                 raise DataError(f"{classes_file}: {BACKGROUND_LABEL} must be the first class (it is class 0)")

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from pixelseg.data.convert import SplitWriter, check_class_count, read_class_list
-from pixelseg.data.folder import IGNORE_INDEX, IMAGE_EXTENSIONS
+from pixelseg.data.convert import SplitWriter, check_class_count
+from pixelseg.data.folder import IGNORE_INDEX, IMAGE_EXTENSIONS, read_class_file
 from pixelseg.errors import DataError
 
 VOC_CLASSES = (
@@ -88,7 +88,7 @@ def convert_voc(source, out, classes=None, split=None) -> dict:
     for folder in (image_dir, mask_dir):
         if not folder.is_dir():
             raise DataError(f"{folder}: not found (a VOC folder holds JPEGImages/ and SegmentationClass/, e.g. VOCdevkit/VOC2012)")
-    names = read_class_list(classes) if classes is not None else list(VOC_CLASSES)
+    names = read_class_file(classes) if classes is not None else list(VOC_CLASSES)
     check_class_count(names, classes or root)
     plan = splits_to_convert(root, split)
     counts = {}

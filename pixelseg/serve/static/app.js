@@ -2,7 +2,8 @@
 //
 // Flow: GET /api/model (classes, colours, limits) -> a photo is dropped -> POST /api/segment
 // (index-mask PNG) -> the overlay and legend are drawn here -> POST /api/apply with the photo,
-// the chosen effect and the mask (so the model does not run twice) -> the result, downloadable.
+// the chosen effect and its options (the server keeps the photo's logits, so the model does not run
+// twice) -> the result, downloadable: the same bytes `pixelseg apply` writes for those options.
 // document.body.dataset.state says where it is: loading, ready, segmenting, applying, done, error.
 "use strict";
 
@@ -62,11 +63,33 @@ async function loadModel() {
 
   const target = $("target");
   target.replaceChildren();
-  if (names.length > 1) target.append(new Option(`everything but ${names[0]}`, ""));
+  if (names.length > 2) target.append(new Option(`everything but ${names[0]}`, model.classes.slice(1).map((c) => c.id).join(",")));
   model.classes.forEach((c) => target.append(new Option(c.name, String(c.id))));
-  const person = names.indexOf("person");
-  target.value = person > 0 ? String(person) : (names.length > 1 ? "" : "0");
+  const person = names.indexOf("person");  // the default of `pixelseg apply` and /api/apply
+  target.value = person >= 0 ? String(person) : (names.length > 1 ? "1" : "0");
+  buildEffects(model.effects);
   buildLegend();
+}
+
+// The effect buttons, from the server's one table (apply/effects.py EFFECTS); the first is chosen.
+function buildEffects(effects) {
+  const group = $("effects");
+  group.replaceChildren();
+  Object.entries(effects).forEach(([name, about], i) => {
+    const label = document.createElement("label");
+    label.title = about.description;
+    const radio = document.createElement("input");
+    radio.type = "radio";
+    radio.name = "effect";
+    radio.value = name;
+    radio.checked = i === 0;
+    radio.addEventListener("change", () => { showControls(); applyEffect(); });
+    const text = document.createElement("span");
+    text.textContent = about.label;
+    label.append(radio, text);
+    group.append(label);
+  });
+  showControls();
 }
 
 function buildLegend() {
@@ -92,11 +115,8 @@ function buildLegend() {
 }
 
 function markTarget() {
-  const value = $("target").value;
-  for (const item of $("legend").children) {
-    const id = Number(item.dataset.id);
-    item.classList.toggle("target", value === "" ? id !== 0 : Number(value) === id);
-  }
+  const ids = $("target").value.split(",").map(Number);
+  for (const item of $("legend").children) item.classList.toggle("target", ids.includes(Number(item.dataset.id)));
 }
 
 // ---- a photo in: segment it -------------------------------------------------------------------
@@ -196,7 +216,10 @@ function fillLegend() {
 
 // ---- the effect ----------------------------------------------------------------------------
 
-function effect() { return document.querySelector('input[name="effect"]:checked').value; }
+function effect() {
+  const chosen = document.querySelector('input[name="effect"]:checked');
+  return chosen ? chosen.value : null;
+}
 
 function showControls() {
   const chosen = effect();
@@ -215,7 +238,6 @@ async function applyEffect() {
   document.body.classList.add("busy");
   const form = new FormData();
   form.append("image", state.file, state.file.name || "photo");
-  form.append("mask", state.maskBlob, "mask.png");
   form.append("effect", chosen);
   form.append("target", $("target").value);
   form.append("feather", $("feather").value);
@@ -285,9 +307,6 @@ function wire() {
     if (file) handleFile(file);
   });
 
-  for (const radio of document.querySelectorAll('input[name="effect"]')) {
-    radio.addEventListener("change", () => { showControls(); applyEffect(); });
-  }
   $("target").addEventListener("change", () => { markTarget(); applyEffect(); });
   $("color").addEventListener("input", applySoon);
   $("background").addEventListener("change", () => { showControls(); applyEffect(); });

@@ -1,6 +1,6 @@
 import torch
 
-from pixelseg.inference.sliding import _starts, predict_logits, sliding_window_logits
+from pixelseg.runtime.sliding import _starts, predict_logits, sliding_window_logits
 
 
 class PixelwiseLinear(torch.nn.Module):
