@@ -33,8 +33,7 @@ from PIL import Image
 
 from pixelseg.data.folder import IGNORE_INDEX, IMAGE_EXTENSIONS, image_to_rgb, load_mask, read_classes
 from pixelseg.errors import DataError, PixelsegError
-from pixelseg.inference.atomic import remove_stale_temporaries
-from pixelseg.temporary import create_temporary
+from pixelseg.temporary import create_temporary, remove_stale_temporaries
 from pixelseg.viz.palette import mask_to_palette_image
 
 DEFAULT_MAX_PIXELS = 8192 * 8192  # 67 MP: larger photos are refused from their header, before decoding
