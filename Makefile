@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test docs figures bench-deps clean
+.PHONY: demo test docs figures bench-deps clean person-model
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,11 @@ clean:
 bench-deps: $(BIN)/.installed
 	$(BIN)/pip install "segmentation-models-pytorch>=0.3.3"
 	$(BIN)/pip install --no-deps "mediapipe==0.10.14" opencv-python-headless attrs
+
+# The bundled person model (pixelseg/bundled/person.pt, docs/models.md): composites, training (75 min
+# on 2 cores), then a slim fp16 checkpoint that records how it runs.
+person-model: $(BIN)/.installed
+	$(BIN)/pixelseg data composite --cutouts ../shared/datasets/person_cutouts --photos ../shared/datasets/human_seg \
+		--count 4000 --out runs/person-data
+	OMP_NUM_THREADS=1 $(BIN)/pixelseg train --config configs/person-bundled.yaml --data runs/person-data --out runs/person-bundled
+	$(BIN)/pixelseg export --checkpoint runs/person-bundled/best.pt --slim pixelseg/bundled/person.pt --input-size 448 --refine guided

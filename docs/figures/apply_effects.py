@@ -1,10 +1,11 @@
-"""The effects pictures of docs/applications.md and the README, from pixelseg's person model.
+"""The effects pictures of docs/applications.md and the README, from pixelseg's bundled person model.
 
+    python docs/figures/apply_effects.py                       # the bundled model, as `pixelseg apply` runs it
     python docs/figures/apply_effects.py --checkpoint runs/person/best.pt
 
-The checkpoint is what `pixelseg train --config configs/person.yaml --data ../shared/datasets/human_seg
---out runs/person` writes (about 30 minutes on 2 cores); the photo is scikit-image's public-domain
-`astronaut()`. The effects run through `pixelseg.apply`, the same code as `pixelseg apply`:
+The photo is scikit-image's public-domain `astronaut()`. The effects run through `pixelseg.apply`,
+the same code and defaults as `pixelseg apply` (the checkpoint's input size and refinement, feather 2,
+solid core 0.2):
 
     docs/images/apply_effects.jpg   the photo, replace, blur, retain-color, cutout, side by side
     docs/images/apply_cutout.png    the cut-out itself (RGBA)
@@ -36,12 +37,9 @@ def over(rgba: np.ndarray, background: np.ndarray) -> np.ndarray:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", type=Path, default=ROOT / "runs" / "person" / "best.pt")
-    parser.add_argument("--input-size", type=int, default=384, help="the longer side the network sees (384: the cleanest mask on this photo of 192-512)")
+    parser.add_argument("--checkpoint", default="person", help="a checkpoint or a bundled model's name (default: person)")
+    parser.add_argument("--input-size", type=int, default=None, help="the longer side the network sees (default: the checkpoint's)")
     args = parser.parse_args()
-    if not args.checkpoint.is_file():
-        parser.error(f"{args.checkpoint}: no such checkpoint; train one with "
-                     "`pixelseg train --config configs/person.yaml --data ../shared/datasets/human_seg --out runs/person`")
 
     import skimage.data
 
@@ -50,7 +48,7 @@ def main() -> int:
 
     predictor = Predictor.from_checkpoint(args.checkpoint, input_size=args.input_size)
     photo = skimage.data.astronaut()                                          # (512, 512, 3) uint8
-    alpha = Matte(default_target(predictor.classes), feather=2)(predictor.predict_proba(photo))  # (512, 512) in [0, 1]
+    alpha = Matte(default_target(predictor.classes), feather=2, solid=0.2)(predictor.predict_proba(photo))  # (512, 512) in [0, 1]
 
     effects = [Effect("replace", background="#3a7bd5"), Effect("blur", strength=15), Effect("retain-color"), Effect("cutout")]
     results = [photo] + [effect(photo, alpha) for effect in effects]

@@ -15,7 +15,7 @@ FOLDER = Path(__file__).resolve().parent
 
 # name -> (file in this folder, one line for --help)
 BUNDLED = {
-    "person": ("person.pt", "background/person, LR-ASPP on EfficientNet-Lite0, runs at 320 px (docs/models.md)"),
+    "person": ("person.pt", "background/person, LR-ASPP on EfficientNet-Lite0, runs at 448 px with a guided filter (docs/models.md)"),
 }
 
 

@@ -18,8 +18,18 @@ EPS = 1e-3     # regulariser: brightness steps below about sqrt(EPS) = 3% are no
 
 
 def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
-    """Mean over the (2r+1)² window around each pixel; windows cut by the border average what they hold."""
-    return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
+    """Mean over the (2r+1)² window around each pixel of (B, C, H, W); windows cut by the border
+    average what they hold. Running sums along rows, then columns: a few operations per pixel
+    whatever the radius (avg_pool2d was ~7 ms per map at 240×320 on one core)."""
+    for dim in (-1, -2):
+        n = x.shape[dim]
+        sums = F.pad(x.cumsum(dim), (1, 0) if dim == -1 else (0, 0, 1, 0))     # sums[i] = x[:i].sum()
+        index = torch.arange(n, device=x.device)
+        high, low = (index + radius + 1).clamp(max=n), (index - radius).clamp(min=0)
+        count = (high - low).to(x.dtype)
+        shape = (n, 1) if dim == -2 else (n,)
+        x = (sums.index_select(dim, high) - sums.index_select(dim, low)) / count.view(shape)
+    return x
 
 
 def grey(images: torch.Tensor) -> torch.Tensor:
