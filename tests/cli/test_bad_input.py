@@ -240,6 +240,9 @@ CASES = [
     case("serve-max-mb-0", "serve --checkpoint {ckpt} --max-mb 0", 2, "--max-mb"),
     case("serve-no-checkpoint", "serve --checkpoint {tmp}/x.pt", 2, "x.pt", "checkpoint not found"),
     case("serve-device", "serve --checkpoint {ckpt} --device cuda:7", 2, "--device"),
+    case("annotate-no-folder", "annotate {tmp}/nowhere --classes background,cat", 1, "nowhere", "folder not found"),
+    case("annotate-port-too-big", "annotate {data} --port 99999", 2, "--port", "99999"),
+    case("annotate-no-checkpoint", "annotate {data} --checkpoint {tmp}/x.pt", 2, "x.pt", "checkpoint not found"),
     # ---- demo -----------------------------------------------------------------------------------
     case("demo-epochs-negative", "demo --out {out} --epochs -1", 2, "--epochs"),
     case("demo-train-images-0", "demo --out {out} --train-images 0", 2, "--train-images"),
