@@ -19,26 +19,25 @@ def parse_key_value(text: str) -> tuple[str, object]:
     return key.strip(), value
 
 
-def positive_int(text: str) -> int:
-    """A count: a whole number, at least 1."""
+def whole_number(text: str, minimum: int, meaning: str) -> int:
+    """`text` as an int of at least `minimum`; `meaning` completes "expected ..." in the error."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected {meaning}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """A count: a whole number, at least 1."""
+    return whole_number(text, 1, "at least 1")
 
 
 def size_or_zero(text: str) -> int:
     """A size in pixels, or 0 for "the image's own size"."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 (the image's own size) or more pixels, got {value}")
-    return value
+    return whole_number(text, 0, "0 (the image's own size) or more pixels")
 
 
 def port(text: str) -> int:
