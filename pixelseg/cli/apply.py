@@ -62,6 +62,8 @@ def run(args) -> int:
         raise PixelsegError("--smoothing must be below 1 (at 1 the first frame's mask would stay forever)")
     if args.feather < 0:
         raise PixelsegError(f"--feather must be 0 or more pixels, got {args.feather}")
+    if args.solid >= 0.5:
+        raise PixelsegError(f"--solid must be below 0.5, got {args.solid}")
     background = parse_background(args.background) if args.effect == "replace" else None
     try:
         effect = Effect(args.effect, background=background, strength=args.strength)
@@ -74,8 +76,6 @@ def run(args) -> int:
 
     predictor = predictor_from_args(args)
     target = default_target(predictor.classes) if args.target is None else predictor.class_index(args.target)
-    if args.solid >= 0.5:
-        raise PixelsegError(f"--solid must be below 0.5, got {args.solid}")
     matte = Matte(target, threshold=args.threshold, feather=args.feather, smoothing=args.smoothing, solid=args.solid)
     apply_paths(predictor, effect, matte, inputs, targets, progress=not args.quiet, batch_size=args.batch_size)
     where = targets[0] if len(targets) == 1 else out

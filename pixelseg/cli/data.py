@@ -44,8 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     composite.add_argument("--backgrounds", type=Path, metavar="DIR", help="folder of person-free backgrounds (default: CUTOUTS/backgrounds)")
     composite.add_argument("--photos", type=Path, metavar="DIR", help="a folder-format person set: its people are pasted too, "
                            "its train photos join train and its val split is the val split")
-    composite.add_argument("--photo-repeat", type=int, default=6, metavar="N", help="copies of each real train photo (default 6)")
-    composite.add_argument("--count", type=int, default=4000, metavar="N", help="composites to make (default 4000)")
+    composite.add_argument("--photo-repeat", type=positive_int, default=6, metavar="N", help="copies of each real train photo (default 6)")
+    composite.add_argument("--count", type=positive_int, default=4000, metavar="N", help="composites to make (default 4000)")
     composite.add_argument("--seed", type=int, default=0, help="seed of the first composite (default 0)")
     composite.add_argument("--out", required=True, type=Path, metavar="DIR", help="output data folder")
 
