@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tqdm import tqdm
-
 from pixelseg.apply.effects import Effect
 from pixelseg.apply.matte import Matte
-from pixelseg.inference.files import frame_batches
+from pixelseg.inference.files import segmented_frames
 from pixelseg.inference.predictor import Runtime
 from pixelseg.inference.video_io import VideoReader, VideoWriter
 
@@ -23,9 +21,6 @@ def apply_video(predictor: Runtime, effect: Effect, matte: Matte, source: str | 
     source, out = Path(source), Path(out)
     matte.reset()
     with VideoReader(source) as video, VideoWriter(out, video.info, alpha=effect.rgba, audio_from=source if video.has_audio else None) as writer:
-        with tqdm(total=video.info.frames, desc=source.name, disable=not progress, unit="frame") as bar:
-            for frames in frame_batches(video, max(1, batch_size)):
-                for frame, logits in zip(frames, predictor.logits_batch(frames)):  # logits (C, H, W)
-                    writer.write(effect(frame, matte(logits.softmax(0))))
-                    bar.update(1)
+        for frame, logits in segmented_frames(predictor, video, batch_size, progress, desc=source.name):
+            writer.write(effect(frame, matte(logits.softmax(0))))
     return out

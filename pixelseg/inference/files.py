@@ -148,8 +148,20 @@ def probability_images(logits: torch.Tensor) -> np.ndarray:
     return (logits.softmax(0) * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
 
 
-def frame_batches(frames: Iterable[np.ndarray], batch_size: int) -> Iterator[list[np.ndarray]]:
-    """Consecutive frames in lists of up to `batch_size`."""
+def segmented_frames(predictor: Runtime, video: VideoReader, batch_size: int = 1, progress: bool = True,
+                     desc: str = "") -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+    """Every frame of `video` in order with its logits (C, H, W), segmented `batch_size` frames at a time.
+
+    The one frame loop of pixelseg: `predict_video` and `apply.video` both read their videos through it.
+    """
+    with tqdm(total=video.info.frames, desc=desc, disable=not progress, unit="frame") as bar:
+        for frames in _frame_batches(video, max(1, batch_size)):
+            for frame, logits in zip(frames, predictor.logits_batch(frames)):  # logits (C, H, W)
+                yield frame, logits
+                bar.update(1)
+
+
+def _frame_batches(frames: Iterable[np.ndarray], batch_size: int) -> Iterator[list[np.ndarray]]:
     batch = []
     for frame in frames:
         batch.append(frame)
@@ -165,16 +177,11 @@ def predict_video(predictor: Runtime, path: Path, out: Path, progress: bool = Tr
     overlay_path, masks_path, *rest = video_outputs(out, path, probabilities)
     with VideoReader(path) as video, VideoWriter(overlay_path, video.info, audio_from=path if video.has_audio else None) as writer, \
             atomic_dir(masks_path) as masks_tmp, (atomic_dir(rest[0]) if rest else contextlib.nullcontext()) as probs_tmp:
-        index = 0
-        with tqdm(total=video.info.frames, desc=path.name, disable=not progress, unit="frame") as bar:
-            for frames in frame_batches(video, max(1, batch_size)):
-                for frame, logits in zip(frames, predictor.logits_batch(frames)):
-                    mask = logits.argmax(0).to(torch.uint8).numpy()
-                    writer.write(overlay(frame, mask))
-                    mask_to_palette_image(mask).save(masks_tmp / f"{index:06d}.png")  # the folder is renamed whole
-                    if probs_tmp is not None:
-                        for name, grey in zip(predictor.classes, probability_images(logits)):
-                            Image.fromarray(grey).save(probs_tmp / f"{index:06d}_{safe_name(name)}.png")
-                    index += 1
-                    bar.update(1)
+        for index, (frame, logits) in enumerate(segmented_frames(predictor, video, batch_size, progress, desc=path.name)):
+            mask = logits.argmax(0).to(torch.uint8).numpy()
+            writer.write(overlay(frame, mask))
+            mask_to_palette_image(mask).save(masks_tmp / f"{index:06d}.png")  # the folder is renamed whole
+            if probs_tmp is not None:
+                for name, grey in zip(predictor.classes, probability_images(logits)):
+                    Image.fromarray(grey).save(probs_tmp / f"{index:06d}_{safe_name(name)}.png")
     return masks_path
