@@ -23,6 +23,7 @@ COMMANDS = {
     "evaluate": "pixelseg.cli.evaluate",
     "predict": "pixelseg.cli.predict",
     "apply": "pixelseg.cli.apply",
+    "live": "pixelseg.cli.live",
     "export": "pixelseg.cli.export",
     "data": "pixelseg.cli.data",
     "explain": "pixelseg.cli.explain",

@@ -29,6 +29,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("effect", choices=list(EFFECTS), metavar="EFFECT", help="; ".join(f"{name}: {text}" for name, (_, text) in EFFECTS.items()))
     parser.add_argument("input", metavar="INPUT", help="a photo, a video, a folder of them, or a quoted glob pattern")
     parser.add_argument("--out", required=True, help="output file (for one input file) or folder")
+    add_effect_arguments(parser)
+    add_inference_arguments(parser, default_checkpoint="person")
+
+
+def add_effect_arguments(parser) -> None:
+    """The effect's and the matte's flags: shared by `apply` and `live` (the EFFECT argument is each command's own)."""
     parser.add_argument("--target", default=None, metavar="CLASS", help="class name or id to keep (default: 'person' if the model has it, else class 1)")
     parser.add_argument("--background", default=None, metavar="IMAGE|#RRGGBB", help="replace: the new background (an image is scaled to cover the frame)")
     parser.add_argument("--strength", type=float, default=DEFAULT_STRENGTH, metavar="N", help=f"blur: Gaussian radius in pixels (default {DEFAULT_STRENGTH:g})")
@@ -39,7 +45,6 @@ def add_arguments(parser) -> None:
                         f"and no old background shows through (default {DEFAULT_SOLID:g}; 0 = alpha is the probability)")
     parser.add_argument("--smoothing", type=probability, default=DEFAULT_SMOOTHING, metavar="S",
                         help=f"video: moving average of the probabilities across frames against flicker, weight S of the past (default {DEFAULT_SMOOTHING:g}; 0 = off)")
-    add_inference_arguments(parser, default_checkpoint="person")
 
 
 def parse_background(text: str | None):
@@ -57,7 +62,8 @@ def parse_background(text: str | None):
     return load_image(path)
 
 
-def run(args) -> int:
+def effect_from_args(args) -> Effect:
+    """The Effect the flags ask for, every flag checked before any work (one PixelsegError line)."""
     if args.smoothing >= 1.0:
         raise PixelsegError("--smoothing must be below 1 (at 1 the first frame's mask would stay forever)")
     if args.feather < 0:
@@ -66,17 +72,26 @@ def run(args) -> int:
         raise PixelsegError(f"--solid must be below 0.5, got {args.solid}")
     background = parse_background(args.background) if args.effect == "replace" else None
     try:
-        effect = Effect(args.effect, background=background, strength=args.strength)
+        return Effect(args.effect, background=background, strength=args.strength)
     except ValueError as err:
         raise PixelsegError(str(err)) from None
+
+
+def matte_from_args(args, predictor) -> tuple[Matte, int]:
+    """(the Matte the flags ask for, its target class id) for this predictor's classes."""
+    target = default_target(predictor.classes) if args.target is None else predictor.class_index(args.target)
+    return Matte(target, threshold=args.threshold, feather=args.feather, smoothing=args.smoothing, solid=args.solid), target
+
+
+def run(args) -> int:
+    effect = effect_from_args(args)
     inputs = expand_inputs([args.input])
     out = Path(args.out)
     single = Path(args.input).is_file()
     targets = output_paths(inputs, out, effect, single)
 
     predictor = predictor_from_args(args)
-    target = default_target(predictor.classes) if args.target is None else predictor.class_index(args.target)
-    matte = Matte(target, threshold=args.threshold, feather=args.feather, smoothing=args.smoothing, solid=args.solid)
+    matte, target = matte_from_args(args, predictor)
     apply_paths(predictor, effect, matte, inputs, targets, progress=not args.quiet, batch_size=args.batch_size)
     where = targets[0] if len(targets) == 1 else out
     print(f"{args.effect} on {len(targets)} file{'s' * (len(targets) != 1)} (target class {target} = {predictor.classes[target]!r}) -> {where}")

@@ -33,14 +33,16 @@ def add_sizing_arguments(parser) -> None:
                         help="guided: edges of the probabilities follow the photo (a guided filter); default: what the checkpoint records, else none")
 
 
-def add_inference_arguments(parser, default_checkpoint: str | None = None) -> None:
-    """The model and how to run it: shared by `predict` and `apply` (whose default is the bundled person model)."""
+def add_inference_arguments(parser, default_checkpoint: str | None = None, batching: bool = True) -> None:
+    """The model and how to run it: shared by `predict`, `apply` and `live` (whose default is the bundled
+    person model; live runs one frame at a time: batching=False leaves out --batch-size)."""
     default = f" (default: {default_checkpoint})" if default_checkpoint else ""
     parser.add_argument("--checkpoint", required=default_checkpoint is None, default=default_checkpoint,
                         help=f"a checkpoint (.pt), an exported .onnx file, or a bundled model's name{default}; {describe()}")
     parser.add_argument("--runtime", choices=RUNTIMES, default=None, help="torch or onnx (default: onnx for an .onnx file, else torch)")
     add_sizing_arguments(parser)
-    parser.add_argument("--batch-size", type=positive_int, default=1, help="images of the same size (or video frames) per forward pass")
+    if batching:
+        parser.add_argument("--batch-size", type=positive_int, default=1, help="images of the same size (or video frames) per forward pass")
     parser.add_argument("--threads", type=positive_int, default=None, metavar="N", help="CPU threads for the network (default: the runtime's choice)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_runtime_arguments(parser)

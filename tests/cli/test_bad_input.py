@@ -31,6 +31,7 @@ TRAIN = f"train --data {{data}} --out {{out}} {TINY}"
 EVALUATE = "evaluate --checkpoint {ckpt} --data {data} --quiet"
 PREDICT = "predict --checkpoint {ckpt} --quiet"
 APPLY = "apply --checkpoint {ckpt} --quiet"
+LIVE = "live --checkpoint {ckpt} --quiet"
 UNWRITABLE = "/sys/pixelseg-corpus"  # not writable even for root (sysfs refuses new entries)
 
 
@@ -194,6 +195,26 @@ CASES = [
     case("apply-cutout-to-jpeg", f"{APPLY} cutout {{data}}/images/val/00000.png --out {{tmp}}/c.jpg", 2, "c.jpg", "transparency"),
     case("apply-unknown-effect", f"{APPLY} sparkle {{data}}/images/val --out {{out}}", 2, "sparkle"),
     case("apply-missing-input", f"{APPLY} blur {{tmp}}/nothing.jpg --out {{out}}", 1, "nothing.jpg", "no such file"),
+    # ---- live -----------------------------------------------------------------------------------
+    case("live-camera-missing", f"{LIVE} blur 97 --out {{tmp}}/o.mp4", 1, "camera 97", "does not exist"),
+    case("live-camera-not-a-camera", f"{LIVE} blur /dev/null --out {{tmp}}/o.mp4", 1, "camera /dev/null", "cannot open"),
+    case("live-source-unreadable", f"{LIVE} blur {{tmp}}/bad.mp4 --out {{tmp}}/o.mp4", 1, "bad.mp4", "unreadable video", setup=write_file("bad.mp4", b"junk")),
+    case("live-source-missing", f"{LIVE} blur {{tmp}}/none.mp4 --out {{tmp}}/o.mp4", 1, "none.mp4", "not found"),
+    case("live-source-damaged", f"{LIVE} blur {{tmp}}/clip.mkv --out {{tmp}}/o.mkv", 1, "clip.mkv", "damaged video", setup=damaged_video),
+    case("live-no-sink", f"{LIVE} blur 0", 2, "--out", "--virtual-camera", "--preview"),
+    case("live-virtual-camera-unavailable", f"{LIVE} blur {{tmp}}/clip.mp4 --virtual-camera", 2, "--virtual-camera",
+         setup=lambda tmp: write_video(tmp / "clip.mp4", frames=2)),  # no pyvirtualcam, or no loopback device: both name the flag
+    case("live-preview-unavailable", f"{LIVE} blur {{tmp}}/clip.mp4 --preview", 2, "--preview", "OpenCV",
+         setup=lambda tmp: write_video(tmp / "clip.mp4", frames=2)),
+    case("live-cutout-to-camera", f"{LIVE} cutout 0 --virtual-camera", 2, "cut-out", "transparency"),
+    case("live-out-not-a-video", f"{LIVE} blur 0 --out {{tmp}}/o.png", 2, "--out", "o.png", "video"),
+    case("live-out-photo-for-file", f"{LIVE} blur {{tmp}}/clip.mp4 --out {{tmp}}/o.png", 2, "o.png", "must be one too",
+         setup=lambda tmp: write_video(tmp / "clip.mp4", frames=2)),
+    case("live-out-onto-source", f"{LIVE} blur {{tmp}}/clip.mp4 --out {{tmp}}/clip.mp4", 2, "overwrite its input",
+         setup=lambda tmp: write_video(tmp / "clip.mp4", frames=2)),
+    case("live-out-folder", f"{LIVE} blur 0 --out {{tmp}}/o.mp4", 2, "--out", "is a folder", setup=make_dir("o.mp4")),
+    case("live-smoothing-1", f"{LIVE} blur 0 --out {{tmp}}/o.mp4 --smoothing 1", 2, "--smoothing"),
+    case("live-no-batch-size", f"{LIVE} blur 0 --out {{tmp}}/o.mp4 --batch-size 4", 2, "--batch-size"),
     # ---- export ---------------------------------------------------------------------------------
     case("export-opset-3", "export --checkpoint {ckpt} --onnx {tmp}/m.onnx --opset 3", 2, "--opset 3"),
     case("export-opset-99", "export --checkpoint {ckpt} --onnx {tmp}/m.onnx --opset 99", 2, "--opset 99"),
