@@ -14,6 +14,7 @@ from PIL import Image
 
 from pixelseg.apply.effects import Effect
 from pixelseg.apply.matte import Matte
+from pixelseg.apply.smoothing import DEFAULT_SMOOTHING_MODE  # noqa: F401  (video: average only where the picture is still)
 
 # The options' defaults, for the command's flags and the API's form fields alike.
 DEFAULT_STRENGTH = 15.0   # blur: Gaussian radius in pixels
@@ -24,7 +25,7 @@ DEFAULT_SMOOTHING = 0.5   # video: weight of the past in the moving average
 
 def apply_probabilities(effect: Effect, matte: Matte, image: np.ndarray, probabilities) -> np.ndarray:
     """The effect on an RGB image (H, W, 3) uint8 given its class probabilities (C, H, W)."""
-    return effect(image, matte(probabilities))
+    return effect(image, matte(probabilities, image))
 
 
 def apply_image(predictor, effect: Effect, matte: Matte, image: np.ndarray) -> np.ndarray:

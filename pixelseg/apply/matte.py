@@ -15,7 +15,9 @@ uncertain only near the edge; away from it the alpha should say so: exactly 1 or
 
 Smoothing is an exponential moving average of the target's probability, p̄ₜ = s·p̄ₜ₋₁ + (1 − s)·pₜ:
 per-frame predictions flicker at uncertain edges, and averaging before the threshold removes most
-of that at the cost of a lag of about s / (1 − s) frames on moving edges (1 frame at s = 0.5).
+of that. With `smoothing_mode="fixed"` it costs a lag of about s / (1 − s) frames on moving edges
+(1 frame at s = 0.5); "motion" (the default) averages only where the picture is still, so a moving
+person leaves no trail (apply.smoothing; pass the frame: `matte(probabilities, frame)`).
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 
 from pixelseg.apply.effects import feather as feather_alpha
+from pixelseg.apply.smoothing import DEFAULT_SMOOTHING_MODE, smoother
 
 
 def default_target(classes: list[str]) -> int:
@@ -45,9 +48,11 @@ class Matte:
             (0 = the probability itself).
         feather: Gaussian blur radius in pixels of the final alpha (0 = none).
         smoothing: s in [0, 1) of the moving average across calls; 0 = every frame on its own.
+        smoothing_mode: "motion" (average only where the frame is still) or "fixed" (everywhere).
     """
 
-    def __init__(self, target: int | Sequence[int], threshold: float | None = None, feather: float = 2.0, smoothing: float = 0.0, solid: float = 0.0):
+    def __init__(self, target: int | Sequence[int], threshold: float | None = None, feather: float = 2.0, smoothing: float = 0.0, solid: float = 0.0,
+                 smoothing_mode: str = DEFAULT_SMOOTHING_MODE):
         if not 0.0 <= smoothing < 1.0:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
         if threshold is not None and not 0.0 <= threshold <= 1.0:
@@ -57,13 +62,15 @@ class Matte:
         if feather < 0:
             raise ValueError(f"feather must be 0 or more pixels, got {feather}")
         self.target, self.threshold, self.feather, self.smoothing, self.solid = target, threshold, feather, smoothing, solid
-        self._average: np.ndarray | None = None
+        self._smoother = smoother(smoothing_mode, smoothing)
 
     def reset(self) -> None:
         """Forget the previous frames (a new video, a scene cut)."""
-        self._average = None
+        self._smoother.reset()
 
-    def __call__(self, probabilities) -> np.ndarray:
+    def __call__(self, probabilities, image: np.ndarray | None = None) -> np.ndarray:
+        """Alpha (H, W) for these probabilities; `image` (H, W, 3), the frame they are of, lets the
+        motion smoothing see where the picture moved."""
         if isinstance(probabilities, torch.Tensor):
             probabilities = probabilities.detach().float().cpu().numpy()
         probabilities = np.asarray(probabilities, dtype=np.float32)                      # (C, H, W)
@@ -73,11 +80,7 @@ class Matte:
             p = np.minimum(probabilities[list(self.target)].sum(0), 1.0)
 
         if self.smoothing:
-            if self._average is None or self._average.shape != p.shape:
-                self._average = p.copy()
-            else:
-                self._average = self.smoothing * self._average + (1.0 - self.smoothing) * p
-            p = self._average
+            p = self._smoother(p, image)
         if self.solid and self.threshold is None:
             p = np.clip((p - self.solid) * (1.0 / (1.0 - 2.0 * self.solid)), 0.0, 1.0)
         return feather_alpha(p, self.feather, self.threshold)

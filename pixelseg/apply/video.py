@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pixelseg.apply.effects import Effect
+from pixelseg.apply.image import apply_probabilities
 from pixelseg.apply.matte import Matte
 from pixelseg.inference.files import segmented_frames
 from pixelseg.inference.predictor import Runtime
@@ -22,5 +23,5 @@ def apply_video(predictor: Runtime, effect: Effect, matte: Matte, source: str | 
     matte.reset()
     with VideoReader(source) as video, VideoWriter(out, video.info, alpha=effect.rgba, audio_from=source if video.has_audio else None) as writer:
         for frame, logits in segmented_frames(predictor, video, batch_size, progress, desc=source.name):
-            writer.write(effect(frame, matte(logits.softmax(0))))
+            writer.write(apply_probabilities(effect, matte, frame, logits.softmax(0)))
     return out

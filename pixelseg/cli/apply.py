@@ -6,8 +6,9 @@ from pathlib import Path
 
 from pixelseg.apply.effects import EFFECTS, Effect, parse_color
 from pixelseg.apply.files import apply_paths, output_paths
-from pixelseg.apply.image import DEFAULT_FEATHER, DEFAULT_SMOOTHING, DEFAULT_SOLID, DEFAULT_STRENGTH
+from pixelseg.apply.image import DEFAULT_FEATHER, DEFAULT_SMOOTHING, DEFAULT_SMOOTHING_MODE, DEFAULT_SOLID, DEFAULT_STRENGTH
 from pixelseg.apply.matte import Matte, default_target
+from pixelseg.apply.smoothing import SMOOTHING_MODES
 from pixelseg.cli.predict import add_inference_arguments, predictor_from_args
 from pixelseg.data.folder import load_image
 from pixelseg.errors import PixelsegError
@@ -45,6 +46,9 @@ def add_effect_arguments(parser) -> None:
                         f"and no old background shows through (default {DEFAULT_SOLID:g}; 0 = alpha is the probability)")
     parser.add_argument("--smoothing", type=probability, default=DEFAULT_SMOOTHING, metavar="S",
                         help=f"video: moving average of the probabilities across frames against flicker, weight S of the past (default {DEFAULT_SMOOTHING:g}; 0 = off)")
+    parser.add_argument("--smoothing-mode", choices=SMOOTHING_MODES, default=DEFAULT_SMOOTHING_MODE,
+                        help="video: motion averages only where the picture is still, so a moving person leaves no trail; "
+                        f"fixed averages everywhere (default {DEFAULT_SMOOTHING_MODE})")
 
 
 def parse_background(text: str | None):
@@ -80,7 +84,8 @@ def effect_from_args(args) -> Effect:
 def matte_from_args(args, predictor) -> tuple[Matte, int]:
     """(the Matte the flags ask for, its target class id) for this predictor's classes."""
     target = default_target(predictor.classes) if args.target is None else predictor.class_index(args.target)
-    return Matte(target, threshold=args.threshold, feather=args.feather, smoothing=args.smoothing, solid=args.solid), target
+    matte = Matte(target, threshold=args.threshold, feather=args.feather, smoothing=args.smoothing, solid=args.solid, smoothing_mode=args.smoothing_mode)
+    return matte, target
 
 
 def run(args) -> int:

@@ -97,8 +97,9 @@ def test_a_camera_faster_than_the_model_drops_frames_instead_of_queueing():
     stats = run_live(SlowOracle(red_mask), Effect("replace", background="#000000"), Matte(1, feather=0), camera, [sink])
     assert stats.dropped > 0 and stats.frames + stats.dropped == camera.mailbox.delivered == 40
     assert len(sink.frames) == stats.frames
-    # Latency is the model's time, not a growing wait in a queue: the last frames are as fresh as the first.
-    assert stats.percentile_ms(95) < 30 + 40
+    # Latency is the model's time (30 ms), not a growing wait in a queue (which would reach 40 × 30 ms);
+    # the margin is for a loaded machine.
+    assert stats.percentile_ms(95) < 300
 
 
 def test_max_frames_and_a_sink_that_asks_to_stop(clip):

@@ -49,12 +49,17 @@ def test_cutout_video_keeps_alpha(clip, tmp_path):
 
 
 def test_smoothing_runs_across_frames(clip, tmp_path):
-    """With heavy smoothing the square's old positions fade out over several frames instead of at once."""
-    out = apply_video(OraclePredictor(red_mask), Effect("replace", background="#000000"), Matte(1, feather=0, smoothing=0.8),
-                      clip, tmp_path / "smooth.mp4", progress=False)
-    frame = video_facts(out)["images"][1]
+    """With heavy fixed smoothing the square's old positions fade out over several frames instead of
+    at once; motion smoothing, which sees the frames too, leaves no such trail."""
     left_behind = moving_square(0)[1] & ~moving_square(1)[1]  # where the square was one frame ago
-    assert frame[left_behind].mean() > 60  # 0.8 of the old frame still shows there
+    for mode in ("fixed", "motion"):
+        out = apply_video(OraclePredictor(red_mask), Effect("replace", background="#000000"), Matte(1, feather=0, smoothing=0.8, smoothing_mode=mode),
+                          clip, tmp_path / f"smooth-{mode}.mp4", progress=False)
+        frame = video_facts(out)["images"][1]
+        if mode == "fixed":
+            assert frame[left_behind].mean() > 60  # 0.8 of the old frame still shows there
+        else:
+            assert frame[left_behind].mean() < 12  # the black background at once (H.264 noise aside)
 
 
 def test_unreadable_video_writes_nothing(tmp_path):

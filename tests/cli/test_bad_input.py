@@ -213,6 +213,7 @@ CASES = [
     case("live-out-onto-source", f"{LIVE} blur {{tmp}}/clip.mp4 --out {{tmp}}/clip.mp4", 2, "overwrite its input",
          setup=lambda tmp: write_video(tmp / "clip.mp4", frames=2)),
     case("live-out-folder", f"{LIVE} blur 0 --out {{tmp}}/o.mp4", 2, "--out", "is a folder", setup=make_dir("o.mp4")),
+    case("apply-smoothing-mode-unknown", f"{APPLY} blur {{data}}/images/val --out {{out}} --smoothing-mode euro", 2, "--smoothing-mode", "'euro'"),
     case("live-smoothing-1", f"{LIVE} blur 0 --out {{tmp}}/o.mp4 --smoothing 1", 2, "--smoothing"),
     case("live-no-batch-size", f"{LIVE} blur 0 --out {{tmp}}/o.mp4 --batch-size 4", 2, "--batch-size"),
     # ---- export ---------------------------------------------------------------------------------
