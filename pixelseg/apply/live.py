@@ -6,7 +6,7 @@
 
 From a camera (inference.camera) it works on the newest frame and drops the rest; from a file it
 takes every frame in order, and each frame goes through exactly what `pixelseg apply` runs
-(apply.image.apply_probabilities on the predictor's logits), so `--out` gets the same video.
+(the predictor's logits -> softmax -> Matte -> Effect), so `--out` gets the same video.
 Latency is measured per frame from the moment the frame arrived (for a camera: when the reader
 thread had it) to the moment the last sink took the result. Ctrl-C ends the loop cleanly: the
 sinks are closed by their `with` blocks as after the last frame, so an output file is whole.
@@ -21,7 +21,6 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from pixelseg.apply.effects import Effect
-from pixelseg.apply.image import apply_probabilities
 from pixelseg.apply.matte import Matte
 from pixelseg.inference.camera import Camera, is_camera
 from pixelseg.inference.predictor import Runtime
@@ -101,12 +100,14 @@ class LiveStats:
         return f"{self.frames} frames, " + self.line(recent=False) + (" (stopped by Ctrl-C)" if self.interrupted else "")
 
 
-def live_frames(predictor: Runtime, effect: Effect, matte: Matte, source) -> Iterator[tuple[np.ndarray, np.ndarray, float]]:
-    """(frame, result, arrival time) for each frame `source` gives: what run_live does per frame,
-    for callers that need the results themselves (bench/video_call.py)."""
+def live_frames(predictor: Runtime, effect: Effect, matte: Matte, source) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, float]]:
+    """(frame, alpha (H, W), result, arrival time) for each frame `source` gives: run_live's work per
+    frame, for callers that need the alpha too (bench/video_call.py). The same steps as
+    apply.image.apply_probabilities, so the same frames as `pixelseg apply`."""
     matte.reset()
     for frame, arrived in source.timed():
-        yield frame, apply_probabilities(effect, matte, frame, predictor.logits(frame).softmax(0)), arrived
+        alpha = matte(predictor.logits(frame).softmax(0), frame)                   # (H, W) float32
+        yield frame, alpha, effect(frame, alpha), arrived
 
 
 def run_live(predictor: Runtime, effect: Effect, matte: Matte, source, sinks: Sequence,
@@ -118,7 +119,7 @@ def run_live(predictor: Runtime, effect: Effect, matte: Matte, source, sinks: Se
     """
     stats = LiveStats()
     try:
-        for _, result, arrived in live_frames(predictor, effect, matte, source):
+        for _, _, result, arrived in live_frames(predictor, effect, matte, source):
             for sink in sinks:
                 sink.write(result)
             stats.add(arrived, time.perf_counter(), source.dropped)

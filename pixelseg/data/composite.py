@@ -131,12 +131,7 @@ def make_composite(seed: int, people: list[np.ndarray], backgrounds: list[np.nda
 
     y0 = round(top * frame_h)
     x0 = round(rng.uniform(0.1, 0.9) * frame_w - w / 2)
-    alpha = np.zeros((frame_h, frame_w), np.float32)
-    layer = np.zeros((frame_h, frame_w, 3), np.float32)
-    ys, xs = slice(max(0, y0), min(frame_h, y0 + h)), slice(max(0, x0), min(frame_w, x0 + w))
-    py, px = slice(ys.start - y0, ys.stop - y0), slice(xs.start - x0, xs.stop - x0)
-    alpha[ys, xs] = person_alpha[py, px]
-    layer[ys, xs] = person_rgb[py, px]
+    layer, alpha = place(person_rgb, person_alpha, y0, x0, frame_h, frame_w)
 
     # Colours matched: the person pulled part of the way toward the background's mean colour and
     # brightness, as one light falls on both in a real photo.
@@ -147,6 +142,21 @@ def make_composite(seed: int, people: list[np.ndarray], backgrounds: list[np.nda
     image = alpha[..., None] * layer + (1 - alpha[..., None]) * canvas
     image = np.clip(image + rng.normal(0, rng.uniform(0, 3), image.shape), 0, 255).astype(np.uint8)
     return Composite(image, alpha, (alpha >= 0.5).astype(np.uint8))
+
+
+def place(person_rgb: np.ndarray, person_alpha: np.ndarray, top: int, left: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """A person (h, w, 3) with its alpha (h, w) put with its top-left corner at (top, left) of a
+    height × width frame, hanging over its edges as it may: (layer (H, W, 3), alpha (H, W)) float32,
+    zero where the person is not."""
+    h, w = person_alpha.shape
+    alpha = np.zeros((height, width), np.float32)
+    layer = np.zeros((height, width, 3), np.float32)
+    ys, xs = slice(max(0, top), max(0, min(height, top + h))), slice(max(0, left), max(0, min(width, left + w)))
+    if ys.stop > ys.start and xs.stop > xs.start:
+        py, px = slice(ys.start - top, ys.stop - top), slice(xs.start - left, xs.stop - left)
+        alpha[ys, xs] = person_alpha[py, px]
+        layer[ys, xs] = person_rgb[py, px]
+    return layer, alpha
 
 
 def _cover(background: np.ndarray, height: int, width: int, rng: np.random.Generator) -> np.ndarray:

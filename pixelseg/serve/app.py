@@ -12,6 +12,7 @@ API (errors are JSON `{"detail": "one clear line"}` with a 4xx status; the serve
     POST /api/apply                     multipart `image`, `effect` (replace | blur | retain-color | cutout) and
                                         the options of `pixelseg apply`, with its defaults -> PNG (RGBA for cutout):
                                         the same bytes `pixelseg apply` writes (apply/image.py runs both)
+    WS   /api/live?effect=&background=  a webcam's JPEG/PNG frames in, composited JPEG frames out (serve/live.py)
 
 Requests are checked before any decoding: a body over `max_bytes` gets 413 without being read, an
 upload that is not an image 415, a corrupt one 400, one over `max_pixels` 413 (from its header,
@@ -51,6 +52,7 @@ from pixelseg.apply.image import DEFAULT_FEATHER, DEFAULT_SOLID, DEFAULT_STRENGT
 from pixelseg.apply.matte import Matte, default_target
 from pixelseg.data.folder import class_id_problem, image_to_rgb
 from pixelseg.errors import PixelsegError
+from pixelseg.serve.live import LIVE_EFFECTS, add_live_route
 from pixelseg.viz.palette import PALETTE, mask_to_palette_image, overlay
 
 log = logging.getLogger("pixelseg.serve")
@@ -280,6 +282,7 @@ def create_app(predictor, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = 
     jobs = threading.BoundedSemaphore(max(1, max_jobs))
     about = model_info(predictor, info)
     about["limits"] = {"max_bytes": max_bytes, "max_pixels": max_pixels}
+    about["live"] = {"path": "/api/live", "effects": list(LIVE_EFFECTS)}
     app.state.predictor, app.state.info = predictor, about
 
     recent: collections.OrderedDict[str, tuple] = collections.OrderedDict()  # digest -> (logits, inference ms)
@@ -411,6 +414,7 @@ def create_app(predictor, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = 
 
         return await run_in_threadpool(work)
 
+    add_live_route(app, predictor, infer_lock, targets, _open, max_bytes, max_pixels)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
@@ -446,5 +450,7 @@ def uvicorn_server(app, log_level: str = "info", limit_concurrency: int | None =
     """
     import uvicorn
 
-    config = uvicorn.Config(app, log_level=log_level, limit_concurrency=limit_concurrency, timeout_graceful_shutdown=5)
+    # A WebSocket message (a /api/live frame) may be as large as an upload, no larger.
+    max_bytes = getattr(getattr(app, "state", None), "info", {}).get("limits", {}).get("max_bytes", DEFAULT_MAX_BYTES)
+    config = uvicorn.Config(app, log_level=log_level, limit_concurrency=limit_concurrency, timeout_graceful_shutdown=5, ws_max_size=max_bytes)
     return uvicorn.Server(config)
