@@ -5,6 +5,9 @@
 // the chosen effect and its options (the server keeps the photo's logits, so the model does not run
 // twice) -> the result, downloadable: the same bytes `pixelseg apply` writes for those options.
 // document.body.dataset.state says where it is: loading, ready, segmenting, applying, done, error.
+// Live: the camera (getUserMedia) -> a JPEG per frame over WebSocket /api/live -> the composited
+// frame drawn as it comes back; one frame in flight at a time, so the server never has to drop one.
+// document.body.dataset.live: off, starting, running, error.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -83,7 +86,7 @@ function buildEffects(effects) {
     radio.name = "effect";
     radio.value = name;
     radio.checked = i === 0;
-    radio.addEventListener("change", () => { showControls(); applyEffect(); });
+    radio.addEventListener("change", () => { showControls(); applyEffect(); updateLive(); });
     const text = document.createElement("span");
     text.textContent = about.label;
     label.append(radio, text);
@@ -283,6 +286,109 @@ function applySoon() {
   timer = setTimeout(applyEffect, 200);
 }
 
+
+// ---- live: the camera through /api/live ----------------------------------------------------------
+
+const live = { ws: null, stream: null, sentAt: 0, frames: 0, times: [], trips: [] };
+
+function liveSettings() {
+  // A cut-out's transparency has no place in a video frame: live shows the others (GET /api/model's live.effects).
+  const chosen = effect();
+  const allowed = state.model.live ? state.model.live.effects : [];
+  return { effect: allowed.includes(chosen) ? chosen : "replace", background: $("color").value, strength: $("strength").value, target: $("target").value };
+}
+
+function showLiveError(message) {
+  const box = $("live-error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+async function startLive() {
+  if (live.ws || !state.model) return;
+  showLiveError("");
+  document.body.dataset.live = "starting";
+  try {
+    live.stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+  } catch (err) {
+    document.body.dataset.live = "error";
+    showLiveError(`The camera could not be opened: ${err.message}`);
+    return;
+  }
+  const video = $("live-camera");
+  video.srcObject = live.stream;
+  await video.play();
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const query = new URLSearchParams(liveSettings());
+  const ws = new WebSocket(`${scheme}://${location.host}${state.model.live.path}?${query}`);
+  ws.binaryType = "blob";
+  live.ws = ws;
+  Object.assign(live, { frames: 0, times: [], trips: [] });
+  ws.onopen = () => { document.body.dataset.live = "running"; sendFrame(); };
+  ws.onmessage = onLiveMessage;
+  ws.onclose = () => { if (live.ws === ws) stopLive(document.body.dataset.live === "error"); };
+  $("live-start").hidden = true;
+  $("live-stop").hidden = false;
+}
+
+function stopLive(keepError = false) {
+  const ws = live.ws;
+  live.ws = null;
+  if (ws && ws.readyState <= WebSocket.OPEN) ws.close();
+  if (live.stream) live.stream.getTracks().forEach((track) => track.stop());
+  live.stream = null;
+  $("live-start").hidden = false;
+  $("live-stop").hidden = true;
+  if (!keepError) document.body.dataset.live = "off";
+}
+
+function sendFrame() {
+  const ws = live.ws;
+  if (!ws || ws.readyState !== WebSocket.OPEN) return;
+  const video = $("live-camera");
+  if (!video.videoWidth) { requestAnimationFrame(sendFrame); return; }
+  const frame = $("live-frame");
+  frame.width = video.videoWidth;
+  frame.height = video.videoHeight;
+  frame.getContext("2d", { willReadFrequently: true }).drawImage(video, 0, 0, frame.width, frame.height);
+  frame.toBlob((blob) => {
+    if (live.ws !== ws || ws.readyState !== WebSocket.OPEN) return;
+    live.sentAt = performance.now();
+    ws.send(blob);
+  }, "image/jpeg", 0.85);
+}
+
+async function onLiveMessage(event) {
+  if (typeof event.data === "string") {
+    const message = JSON.parse(event.data);
+    if (message.error) {
+      showLiveError(message.error);
+      if (live.ws && live.ws.readyState === WebSocket.OPEN) sendFrame();  // that frame has no answer: on with the next
+      else document.body.dataset.live = "error";
+    }
+    return;
+  }
+  const now = performance.now();
+  live.trips.push(now - live.sentAt);
+  live.times.push(now);
+  if (live.trips.length > 30) live.trips.shift();
+  while (live.times.length && now - live.times[0] > 1000) live.times.shift();
+  const bitmap = await createImageBitmap(event.data);
+  const out = $("live-out");
+  out.width = bitmap.width;
+  out.height = bitmap.height;
+  out.getContext("2d", { willReadFrequently: true }).drawImage(bitmap, 0, 0);
+  out.hidden = false;
+  out.dataset.frames = String(++live.frames);
+  const trip = live.trips.reduce((a, b) => a + b, 0) / live.trips.length;
+  $("live-stats").textContent = `${bitmap.width}×${bitmap.height} · ${live.times.length} frames/s · round trip ${ms(trip)}`;
+  sendFrame();
+}
+
+function updateLive() {
+  if (live.ws && live.ws.readyState === WebSocket.OPEN) live.ws.send(JSON.stringify(liveSettings()));
+}
+
 // ---- wiring --------------------------------------------------------------------------------
 
 function wire() {
@@ -307,11 +413,13 @@ function wire() {
     if (file) handleFile(file);
   });
 
-  $("target").addEventListener("change", () => { markTarget(); applyEffect(); });
-  $("color").addEventListener("input", applySoon);
+  $("target").addEventListener("change", () => { markTarget(); applyEffect(); updateLive(); });
+  $("color").addEventListener("input", () => { applySoon(); updateLive(); });
   $("background").addEventListener("change", () => { showControls(); applyEffect(); });
   $("clear-background").addEventListener("click", () => { $("background").value = ""; showControls(); applyEffect(); });
-  $("strength").addEventListener("input", applySoon);
+  $("strength").addEventListener("input", () => { applySoon(); updateLive(); });
+  $("live-start").addEventListener("click", startLive);
+  $("live-stop").addEventListener("click", () => stopLive());
   $("feather").addEventListener("input", applySoon);
   $("opacity").addEventListener("input", () => { if (state.ids) drawOverlay(); });
   showControls();
