@@ -1,5 +1,6 @@
 """`pixelseg live EFFECT [SOURCE]`: a file through the live loop is `pixelseg apply`'s video; the sinks' errors are one line."""
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -74,3 +75,35 @@ def test_virtual_camera_sends_every_frame(checkpoint, tmp_path, capsys, monkeypa
     assert main(["live", "retain-color", str(clip), "--virtual-camera", "--checkpoint", str(checkpoint), "--quiet"]) == 0
     assert opened == {"width": 64, "height": 48, "fps": 12.0, "closed": True} and sent == [(48, 64, 3)] * 4
     assert "virtual camera /dev/video9" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_real_process_finishes_the_output_file(checkpoint, tmp_path):
+    """SIGINT to `pixelseg live` while it runs: exit 0, the summary, and a whole video of the frames done."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    # A small clip, made slow to run: the network sees each frame at 1024 px (~30 ms), so Ctrl-C comes mid-run.
+    clip = write_video(tmp_path / "long.mp4", frames=300, size=(96, 128), fps=30)
+    out = tmp_path / "o.mp4"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "pixelseg", "live", "blur", str(clip), "--out", str(out), "--checkpoint", str(checkpoint),
+                                "--input-size", "1024"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    try:
+        seen, deadline = b"", time.monotonic() + 180
+        while b"frames/s" not in seen and time.monotonic() < deadline:  # the status line: frames are flowing
+            seen += process.stderr.read1(256)
+        assert b"frames/s" in seen, seen
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert b"stopped by Ctrl-C" in stdout and b"Traceback" not in stderr
+    frames = video_facts(out)["frames"]
+    assert 0 < frames < 300
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "o.mp4"]
