@@ -194,6 +194,10 @@ def add_live_route(app, predictor, infer_lock: threading.Lock, targets, open_ima
                 except ValueError as err:
                     await send("text", {"error": str(err)})
                     continue
+                except Exception as err:  # a bug: logged with its traceback, the stream goes on
+                    log.exception("error while running a /api/live frame")
+                    await send("text", {"error": f"internal error: {type(err).__name__}: {err}"})
+                    continue
                 if closed.is_set():
                     break
                 try:
