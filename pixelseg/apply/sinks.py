@@ -40,16 +40,22 @@ class VideoFile:
         self.writer.__exit__(*exc)
 
 
+def require_pyvirtualcam():
+    """The pyvirtualcam module, or a PixelsegError saying how to install it (checked before any work)."""
+    try:
+        import pyvirtualcam
+    except ImportError:
+        raise PixelsegError(f"--virtual-camera needs pyvirtualcam, which is not installed: {LIVE_EXTRA}") from None
+    return pyvirtualcam
+
+
 class VirtualCamera:
     """The frames as a webcam other programs can open (pyvirtualcam)."""
 
     stopped = False
 
     def __init__(self, info: VideoInfo, device: str | None = None):
-        try:
-            import pyvirtualcam
-        except ImportError:
-            raise PixelsegError(f"--virtual-camera needs pyvirtualcam, which is not installed: {LIVE_EXTRA}") from None
+        pyvirtualcam = require_pyvirtualcam()
         try:
             self.camera = pyvirtualcam.Camera(width=info.width, height=info.height, fps=float(info.rate), fmt=pyvirtualcam.PixelFormat.RGB,
                                               device=device)

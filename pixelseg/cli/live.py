@@ -9,7 +9,7 @@ from pathlib import Path
 from pixelseg.apply.effects import EFFECTS
 from pixelseg.apply.files import output_paths
 from pixelseg.apply.live import LiveStats, open_source, run_live
-from pixelseg.apply.sinks import VideoFile, VirtualCamera, Window
+from pixelseg.apply.sinks import VideoFile, VirtualCamera, Window, require_pyvirtualcam
 from pixelseg.cli.apply import add_effect_arguments, effect_from_args, matte_from_args
 from pixelseg.cli.checks import check_output_file
 from pixelseg.cli.predict import add_inference_arguments, predictor_from_args
@@ -42,6 +42,8 @@ def _check_sinks(args, effect) -> None:
         raise UsageError("nothing to send the frames to: give --out FILE, --virtual-camera or --preview")
     if effect.rgba and (args.virtual_camera or args.preview):
         raise UsageError("a cut-out has transparency, which a camera or a window cannot show; use --out with .webm, .mkv, .mov or .avi")
+    if args.virtual_camera:
+        require_pyvirtualcam()  # the library now; its device once the source's size is known
     if args.out is None:
         return
     out = Path(args.out)

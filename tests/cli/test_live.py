@@ -50,6 +50,9 @@ def test_virtual_camera_without_pyvirtualcam_is_one_clear_line(checkpoint, tmp_p
     assert main(["live", "blur", str(clip), "--virtual-camera", "--checkpoint", str(checkpoint)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--virtual-camera needs pyvirtualcam" in err[0] and "pixelseg[live]" in err[0]
+    # From a camera too: the library is checked before the camera is opened (there is none here).
+    assert main(["live", "blur", "--virtual-camera", "--checkpoint", str(checkpoint)]) == 2
+    assert "--virtual-camera needs pyvirtualcam" in capsys.readouterr().err
 
 
 def test_virtual_camera_sends_every_frame(checkpoint, tmp_path, capsys, monkeypatch):
