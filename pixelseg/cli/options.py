@@ -40,6 +40,14 @@ def size_or_zero(text: str) -> int:
     return whole_number(text, 0, "0 (the image's own size) or more pixels")
 
 
+def group_list(text: str) -> list[str]:
+    """--val-groups, --groups: names separated by commas (data/groups.py)."""
+    groups = [g.strip() for g in text.split(",") if g.strip()]
+    if not groups:
+        raise argparse.ArgumentTypeError(f"expected group names separated by commas, got {text!r}")
+    return groups
+
+
 def port(text: str) -> int:
     """A TCP port, 1..65535, or 0 for one the system picks (an out-of-range number must not quietly
     become a random port)."""

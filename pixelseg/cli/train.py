@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from pixelseg.cli.checks import check_output_dir
-from pixelseg.cli.options import add_runtime_arguments, parse_key_value, parse_size, positive_int
+from pixelseg.cli.options import add_runtime_arguments, group_list, parse_key_value, parse_size, positive_int
 from pixelseg.data.transforms import AugmentConfig
 from pixelseg.engine.config import CHOICES, ConfigError, TrainConfig, load_config, merge, read_config_file
 from pixelseg.engine.trainer import train
@@ -91,6 +91,10 @@ def add_arguments(parser) -> None:
     data.add_argument("--no-shuffle", dest="shuffle", action="store_false", default=S, help="keep the training images in file order")
     data.add_argument("--train-split", default=S)
     data.add_argument("--val-split", default=S)
+    data.add_argument("--val-groups", type=group_list, default=S, metavar="G1,G2", help="validate on these groups (from both splits) and train on "
+                      "the rest: whole sequences held out, so that the score is on scenes never seen (e.g. CamVid's 0006R0)")
+    data.add_argument("--group-by", default=S, metavar="REGEX", help=f"a sample's group: this regex on its id, its first capture group if "
+                      f"it has one (default: {D.group_by!r}, the part before the first '_')")
     data.add_argument("--num-workers", type=int, default=S, help="data loader processes (0: load in the training process)")
     data.add_argument("--preview-images", type=int, default=S, help=f"validation images drawn with predictions every epoch (default: {D.preview_images})")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from pixelseg.data.groups import DEFAULT_GROUP_BY, group_pattern
 from pixelseg.data.transforms import AugmentConfig
 from pixelseg.engine.schedules import SCHEDULES
 from pixelseg.errors import PixelsegError
@@ -60,6 +61,10 @@ class TrainConfig:
     shuffle: bool = True
     train_split: str = "train"
     val_split: str = "val"
+    # Hold whole groups out (data/groups.py): validate on the images of these groups, from both splits,
+    # and train on the rest of train_split. None: train_split and val_split as they are.
+    val_groups: list | None = None
+    group_by: str = DEFAULT_GROUP_BY   # a sample's group: this regex on its id (CamVid: the sequence)
     precision: str = "fp32"            # fp32 | bf16 (CPU or CUDA autocast) | fp16 (CUDA, with a GradScaler)
     channels_last: bool = True
     freeze_bn: bool = False            # BatchNorm uses and keeps its running statistics (small batches, DDP on CPU)
@@ -114,6 +119,10 @@ class TrainConfig:
                 raise ConfigError(f"{key} must be positive, got {value!r}")
         if self.warmup_steps < 0 or self.weight_decay < 0 or self.num_workers < 0:
             raise ConfigError("warmup_steps, weight_decay and num_workers cannot be negative")
+        if self.val_groups is not None:
+            if not isinstance(self.val_groups, list) or not self.val_groups or not all(isinstance(g, str) and g for g in self.val_groups):
+                raise ConfigError(f"val_groups must be a list of group names, got {self.val_groups!r}")
+            group_pattern(self.group_by)
         self._check_model()
         return self
 

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from pixelseg.data.collate import pad_collate
 from pixelseg.data.folder import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, SegmentationFolder, normalize
+from pixelseg.data.groups import group_split
 from pixelseg.data.transforms import AugmentConfig, train_transform
 from pixelseg.engine import distributed
 from pixelseg.engine.checkpoint import atomic_save, checkpoint_payload, load_checkpoint, rng_state, set_rng_state
@@ -276,8 +277,11 @@ class Data:
 def build_data(config: TrainConfig, world: distributed.DistInfo) -> Data:
     """Both splits, every file read and checked before the first step (a bad mask fails now, not in
     epoch 7), and their loaders for this rank."""
-    train_set = SegmentationFolder(config.data, config.train_split, transform=augmentation(config.augment))
-    val_set = SegmentationFolder(config.data, config.val_split)
+    train_samples = val_samples = None
+    if config.val_groups:
+        train_samples, val_samples = group_split(config.data, config.train_split, config.val_split, config.val_groups, config.group_by)
+    train_set = SegmentationFolder(config.data, config.train_split, transform=augmentation(config.augment), samples=train_samples)
+    val_set = SegmentationFolder(config.data, config.val_split, samples=val_samples)
     for dataset, purpose in ((train_set, "nothing to learn from"), (val_set, "no score to keep a best.pt by")):
         dataset.check_all()
         # All ignore trains on a loss of 0 and validates to an mIoU of nan, silently: refuse it.

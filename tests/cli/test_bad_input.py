@@ -124,6 +124,9 @@ JPEG_MASK = save_mask("train", "00000", np.zeros((40, 40), np.uint8), fmt="JPEG"
 CASES = [
     # ---- train: the command line --------------------------------------------------------------
     case("train-unknown-model", f"{TRAIN} --model resnet9000", 2, "--model resnet9000", "unet"),
+    case("train-val-groups-unknown", f"{TRAIN} --val-groups 9999", 1, "'9999'", "no image is in group", "00000 (2)"),
+    case("train-group-by-not-a-regex", f"{TRAIN} --val-groups 00000 --group-by [", 2, "--group-by", "not a regular expression"),
+    case("train-val-groups-empty", f"{TRAIN} --val-groups ,", 2, "--val-groups", "group names"),
     case("train-unknown-option", f"{TRAIN} --model-option bogus_key=3", 2, "--model-option", "bogus_key", "base_channels"),
     case("train-option-wrong-type", f"{TRAIN} --model-option base_channels=abc", 2, "base_channels='abc'", "int"),
     case("train-option-negative", f"{TRAIN} --model-option base_channels=-4", 2, "base_channels=-4", "at least 1"),
@@ -160,6 +163,8 @@ CASES = [
     case("train-all-ignore-val", f"{TRAIN}", 1, "masks/val", "255 (ignore)", setup=all_ignore("val")),
     case("train-all-ignore-train", f"{TRAIN}", 1, "masks/train", "nothing to learn", setup=all_ignore("train")),
     # ---- evaluate -------------------------------------------------------------------------------
+    case("evaluate-groups-unknown", f"{EVALUATE} --groups nope", 1, "'nope'", "no image is in group"),
+    case("evaluate-group-by-not-a-regex", f"{EVALUATE} --groups 00000 --group-by (", 2, "--group-by", "not a regular expression"),
     case("evaluate-batch-size-0", f"{EVALUATE} --batch-size 0", 2, "--batch-size", "at least 1"),
     case("evaluate-json-onto-folder", f"{EVALUATE} --json {{tmp}}/scores", 2, "--json", "is a folder", setup=make_dir("scores")),
     case("evaluate-json-under-file", f"{EVALUATE} --json {{tmp}}/afile/s.json", 2, "--json", "afile is a file", setup=write_file("afile")),

@@ -178,3 +178,23 @@ def test_a_killed_write_of_any_kind_leaves_nothing_after_the_next_start(scenes, 
     (run / ".notes.0123abcd.tmp").write_text("not ours")  # another program's: left alone
     train(tiny(scenes, run, epochs=1), progress=False)
     assert sorted(p.name for p in run.glob(".*")) == [".notes.0123abcd.tmp"]
+
+
+def test_val_groups_validate_on_the_held_out_groups_only(tmp_path):
+    """Ids `<group>_<n>`: holding out group B trains on A and C and validates on every B image."""
+    import shutil
+
+    from pixelseg.engine.distributed import DistInfo
+    from pixelseg.engine.trainer import build_data
+
+    source = generate_dataset(tmp_path / "scenes", train=6, val=3, size=32, progress=False)
+    groups = {"train": ["A_0", "A_1", "B_0", "B_1", "C_0", "C_1"], "val": ["A_9", "B_9", "C_9"]}
+    for split, names in groups.items():
+        for kind, suffix in (("images", ".png"), ("masks", ".png")):
+            for path, name in zip(sorted((source / kind / split).iterdir()), names):
+                shutil.move(path, path.with_name(name + suffix))
+    data = build_data(tiny(source, tmp_path / "run", val_groups=["B"]), DistInfo())
+    assert [s.id for s in data.train_set.samples] == ["A_0", "A_1", "C_0", "C_1"]
+    assert [s.id for s in data.val_set.samples] == ["B_0", "B_1", "B_9"]
+    train(tiny(source, tmp_path / "run", val_groups=["B"], epochs=1), progress=False)
+    assert load_config(tmp_path / "run" / "config.yaml").val_groups == ["B"]  # a --resume holds the same groups out
