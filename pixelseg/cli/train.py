@@ -80,6 +80,9 @@ def add_arguments(parser) -> None:
     loss.add_argument("--max-class-weight", type=float, default=S, help="cap on computed class weights")
     loss.add_argument("--focal-gamma", type=float, default=S, help=f"(default: {D.focal_gamma})")
     loss.add_argument("--dice-smooth", type=float, default=S, help=f"(default: {D.dice_smooth})")
+    loss.add_argument("--teacher", default=S, metavar="CKPT|NAME", help="distil from a teacher: a checkpoint, a bundled model "
+                      "(e.g. person) or mediapipe / mediapipe-landscape (needs ai-edge-litert and the mediapipe wheel)")
+    loss.add_argument("--distill-weight", type=float, default=S, help=f"weight of the teacher's term in the loss (default: {D.distill_weight})")
 
     data = parser.add_argument_group("data and augmentation")
     data.add_argument("--crop-size", type=parse_size, default=S, help="random crop H or HxW for training (default: whole images)")

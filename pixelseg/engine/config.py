@@ -72,6 +72,9 @@ class TrainConfig:
     device: str = "auto"
     num_workers: int = 0
     seed: int = 0
+    # Distillation (engine/distill.py): a teacher's probabilities as a second target, weighted.
+    teacher: str | None = None         # a checkpoint, a bundled model's name, "mediapipe" or "mediapipe-landscape"
+    distill_weight: float = 0.5
     preview_images: int = 4            # validation images drawn with their predictions every epoch
     # The long side (pixels) the trained network is meant to see, recorded in its checkpoints; evaluate,
     # predict, apply and serve resize to it unless told otherwise. None: each image at its own size.
@@ -123,6 +126,12 @@ class TrainConfig:
             if not isinstance(self.val_groups, list) or not self.val_groups or not all(isinstance(g, str) and g for g in self.val_groups):
                 raise ConfigError(f"val_groups must be a list of group names, got {self.val_groups!r}")
             group_pattern(self.group_by)
+        if self.teacher is not None:
+            if not self.distill_weight > 0:
+                raise ConfigError(f"distill_weight must be positive, got {self.distill_weight!r}")
+            from pixelseg.engine.distill import check_teacher  # loads checkpoints: only when asked for
+
+            check_teacher(self.teacher)
         self._check_model()
         return self
 

@@ -36,6 +36,7 @@ from pixelseg.data.transforms import AugmentConfig, train_transform
 from pixelseg.engine import distributed
 from pixelseg.engine.checkpoint import atomic_save, checkpoint_payload, load_checkpoint, rng_state, set_rng_state
 from pixelseg.engine.config import ConfigError, TrainConfig, write_config
+from pixelseg.engine.distill import Teacher, distillation_loss, load_teacher
 from pixelseg.engine.evaluator import evaluate
 from pixelseg.engine.schedules import lr_factor, step_progress
 from pixelseg.errors import DataError, TrainingError
@@ -174,6 +175,8 @@ def train_one_epoch(parts: "Parts", loader, config: TrainConfig, device: torch.d
         with autocast(device, config.precision):
             logits = parts.model(images)                                             # (B, C, H, W)
         loss = parts.loss_fn(logits, masks)
+        if parts.teacher is not None:
+            loss = loss + config.distill_weight * distillation_loss(logits, parts.teacher(images))
         parts.optimizer.zero_grad(set_to_none=True)
         parts.scaler.scale(loss).backward()
         if config.grad_clip:
@@ -219,7 +222,7 @@ def validate(parts: "Parts", data: "Data", config: TrainConfig, device: torch.de
     """(scores, validation loss) over the whole split, the ranks' shards summed; timed for the budget."""
     started = time.perf_counter()
     confusion, val_loss = evaluate(parts.raw_model, data.val_loader, data.train_set.num_classes, device, config.precision, parts.loss_fn,
-                                   progress, config.channels_last, all_ranks=True)
+                                   progress, config.channels_last, all_ranks=True, input_size=config.input_size)
     budget.validated(time.perf_counter() - started)
     if val_loss is not None and not math.isfinite(val_loss):
         raise TrainingError(non_finite_message(val_loss, epoch, None, out))
@@ -316,6 +319,7 @@ class Parts:
     loss_fn: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
+    teacher: Teacher | None = None   # distillation's second target (engine/distill.py)
 
 
 def build_parts(config: TrainConfig, device: torch.device, world: distributed.DistInfo, train_set: SegmentationFolder) -> Parts:
@@ -332,7 +336,10 @@ def build_parts(config: TrainConfig, device: torch.device, world: distributed.Di
     loss_fn = build_loss(config.loss, class_weights(config, train_set), weights=config.loss_weights, gamma=config.focal_gamma,
                          smooth=config.dice_smooth, check_targets=False).to(device)
     scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
-    return Parts(model, raw_model, loss_fn, build_optimizer(config, raw_model), scaler)
+    teacher = None
+    if config.teacher is not None:
+        teacher = load_teacher(config.teacher, train_set.classes, train_set.mean, train_set.std, device, config.precision)
+    return Parts(model, raw_model, loss_fn, build_optimizer(config, raw_model), scaler, teacher)
 
 
 @dataclass
