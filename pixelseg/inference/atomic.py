@@ -74,14 +74,14 @@ def _pil_format(path: Path) -> str:
     return Image.EXTENSION[extension]
 
 
-# JPEG's end-of-image marker: the last two bytes of every whole JPEG file.
-_JPEG_END = b"\xff\xd9"
+# The last bytes of every whole file of a format: PNG's IEND chunk (length, type, CRC), JPEG's end-of-image marker.
+_ENDINGS = {".png": b"\x00\x00\x00\x00IEND\xaeB`\x82", ".jpg": b"\xff\xd9", ".jpeg": b"\xff\xd9"}
 
 
 def is_complete(path: str | Path) -> bool:
     """Whether `path` is a whole output: a folder (renamed into place whole, see `atomic_dir`), or a
-    non-empty file whose end is there (a PNG's chunks and their checksums, a JPEG's end marker;
-    other formats: non-empty). Cheap: nothing is decoded, so a rerun over a million outputs is quick."""
+    non-empty file whose end is there (a PNG's closing chunk and every chunk's checksum, a JPEG's end
+    marker; other formats: non-empty). Cheap: nothing is decoded, so a rerun over a million outputs is quick."""
     path = Path(path)
     if path.is_dir():
         return True
@@ -92,14 +92,15 @@ def is_complete(path: str | Path) -> bool:
     if size == 0:
         return False
     extension = path.suffix.lower()
+    ending = _ENDINGS.get(extension, b"")
     try:
+        with open(path, "rb") as f:
+            f.seek(max(0, size - len(ending)))
+            if f.read() != ending:
+                return False
         if extension == ".png":
             with Image.open(path) as image:
-                image.verify()  # reads every chunk to IEND, checking each CRC; decodes nothing
-        elif extension in (".jpg", ".jpeg"):
-            with open(path, "rb") as f:
-                f.seek(-2, os.SEEK_END)
-                return f.read(2) == _JPEG_END
+                image.verify()  # reads every chunk, checking each CRC; decodes nothing
     except (OSError, SyntaxError, ValueError):  # PIL reports a broken PNG as any of these
         return False
     return True
