@@ -14,6 +14,9 @@ What changes under DDP (see engine/trainer.py):
   - validation is sharded too, and the confusion matrices are summed across ranks before any score
     is computed (a mean of per-rank mIoUs would be wrong, as a mean of per-batch ones is);
   - only rank 0 writes files and prints.
+
+`predict`, `apply` and `evaluate` join the same process group (inference/shards.py), each rank
+working on its own share of the inputs.
 """
 from __future__ import annotations
 

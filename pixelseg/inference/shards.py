@@ -29,12 +29,14 @@ from pixelseg.runtime.device import resolve_device
 
 
 @contextlib.contextmanager
-def joined(device_name: str) -> Iterator[tuple[DistInfo, torch.device]]:
-    """(this process's place in the world, its device) for a command's run: under torchrun the
-    process group is joined and each process takes the GPU of its local rank; a world of one without."""
+def joined(device_name: str) -> Iterator[tuple[DistInfo, torch.device | str]]:
+    """(this process's place in the world, the device its predictor is to use) for a command's run.
+    Under torchrun the process group is joined and each process takes the GPU of its local rank
+    ("cuda" -> "cuda:1"); in a world of one the name stays as given ("auto" lets ONNX Runtime choose
+    the CPU on a machine with a GPU)."""
     device = distributed.local_device(resolve_device(device_name))
     with distributed.process_group(device) as world:
-        yield world, device
+        yield world, (device if world.enabled else device_name)
 
 
 def share(planned: Mapping[Path, Iterable[Path]], world: DistInfo, skip_existing: bool = False) -> list[Path]:
