@@ -11,7 +11,9 @@ from pixelseg.apply.matte import Matte, default_target
 from pixelseg.cli.predict import add_inference_arguments, predictor_from_args
 from pixelseg.data.folder import load_image
 from pixelseg.errors import PixelsegError
+from pixelseg.inference import shards
 from pixelseg.inference.inputs import expand_inputs
+from pixelseg.inference.video_io import is_video
 
 HELP = "virtual background, background blur, colour retention or cut-out of a class (the person) on photos and videos"
 
@@ -39,6 +41,8 @@ def add_arguments(parser) -> None:
                         f"and no old background shows through (default {DEFAULT_SOLID:g}; 0 = alpha is the probability)")
     parser.add_argument("--smoothing", type=probability, default=DEFAULT_SMOOTHING, metavar="S",
                         help=f"video: moving average of the probabilities across frames against flicker, weight S of the past (default {DEFAULT_SMOOTHING:g}; 0 = off)")
+    parser.add_argument("--skip-existing", action="store_true",
+                        help="leave out inputs whose output is in --out and whole already (continue a run that was stopped)")
     add_inference_arguments(parser, default_checkpoint="person")
 
 
@@ -74,10 +78,18 @@ def run(args) -> int:
     single = Path(args.input).is_file()
     targets = output_paths(inputs, out, effect, single)
 
-    predictor = predictor_from_args(args)
-    target = default_target(predictor.classes) if args.target is None else predictor.class_index(args.target)
-    matte = Matte(target, threshold=args.threshold, feather=args.feather, smoothing=args.smoothing, solid=args.solid)
-    apply_paths(predictor, effect, matte, inputs, targets, progress=not args.quiet, batch_size=args.batch_size)
-    where = targets[0] if len(targets) == 1 else out
-    print(f"{args.effect} on {len(targets)} file{'s' * (len(targets) != 1)} (target class {target} = {predictor.classes[target]!r}) -> {where}")
+    with shards.joined(args.device) as (world, device):  # under torchrun, every process does its share
+        predictor = predictor_from_args(args, device)
+        target = default_target(predictor.classes) if args.target is None else predictor.class_index(args.target)
+        matte = Matte(target, threshold=args.threshold, feather=args.feather, smoothing=args.smoothing, solid=args.solid)
+        output_of = dict(zip(inputs, targets))
+        mine = shards.share({source: [output] for source, output in output_of.items()}, world, args.skip_existing)
+        stopwatch = shards.Stopwatch(world)
+        apply_paths(predictor, effect, matte, mine, [output_of[source] for source in mine], progress=not args.quiet,
+                    batch_size=args.batch_size, desc=shards.progress_label(f"apply {effect.name}", world))
+        tally = stopwatch.tally(len(mine))
+    if world.is_main:
+        where = targets[0] if len(targets) == 1 else out
+        print(f"{args.effect} on {len(targets)} file{'s' * (len(targets) != 1)} (target class {target} = {predictor.classes[target]!r}) -> {where}")
+        print(tally.rate_line("images" if not any(map(is_video, inputs)) else "files"))
     return 0

@@ -93,3 +93,10 @@ def add_runtime_arguments(parser: argparse.ArgumentParser, defaults: bool = True
     parser.add_argument("--device", type=device_name, default=device_default, help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)")
     parser.add_argument("--precision", choices=PRECISIONS, default=precision_default,
                         help="autocast precision: bf16 is fast on CPUs with AMX/AVX512-bf16; fp16 on CUDA only (default: fp32)")
+
+
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    """--threads: the network's CPU threads in this process (`predict`, `apply`, `evaluate`). Under
+    torchrun it is per process: N processes on one machine want about cores / N each."""
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                        help="CPU threads for the network, per process under torchrun (default: the runtime's choice; torchrun's: 1)")

@@ -73,13 +73,8 @@ def train(config: TrainConfig, progress: bool = True, resume: bool = False, on_e
     """
     config.check()
     device = distributed.local_device(resolve_device(config.device))
-    owns_group = not (torch.distributed.is_available() and torch.distributed.is_initialized())
-    world = distributed.setup(device)
-    try:
+    with distributed.process_group(device) as world:
         return _train(config, device, world, progress and world.is_main, resume, on_epoch_end)
-    finally:
-        if owns_group:
-            distributed.cleanup()
 
 
 def _train(config: TrainConfig, device: torch.device, world: distributed.DistInfo, progress: bool, resume: bool, on_epoch_end) -> dict:
@@ -306,7 +301,7 @@ def build_data(config: TrainConfig, world: distributed.DistInfo) -> Data:
     )
     # Validation: a plain shard per rank (every world_size-th image), no padding with repeats, so each
     # image is counted exactly once when the ranks' confusion matrices are summed.
-    val_indices = list(range(world.rank, len(val_set), world.world_size))
+    val_indices = world.shard(range(len(val_set)))
     val_loader = torch.utils.data.DataLoader(torch.utils.data.Subset(val_set, val_indices), batch_size=config.batch_size,
                                              collate_fn=pad_collate, num_workers=config.num_workers)
     return Data(train_set, val_set, train_sampler, train_loader, val_loader, val_indices, generator)

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from pixelseg.data.folder import load_image
 from pixelseg.errors import DataError, PixelsegError
-from pixelseg.inference.atomic import atomic_dir, save_image
+from pixelseg.inference.atomic import atomic_dir, save_image, unfinished
 from pixelseg.temporary import remove_stale_temporaries
 from pixelseg.inference.inputs import split_media
 from pixelseg.inference.predictor import Runtime
@@ -49,38 +49,49 @@ def video_outputs(out: Path, path: Path, probabilities: bool) -> list[Path]:
     return [out / name for name in names]
 
 
+def planned_outputs(paths: list[Path], out: Path, classes: list[str], probabilities: bool = False) -> dict[Path, list[Path]]:
+    """Every input -> the outputs predict writes for it in `out` (see the module docstring); a
+    PixelsegError when an output would overwrite an input."""
+    images, videos = split_media([Path(p) for p in paths])
+    planned = {p: image_outputs(out, p.stem, classes, probabilities) for p in images}
+    planned.update({p: video_outputs(out, p, probabilities) for p in videos})
+    _refuse_overwriting_inputs(list(planned), planned)
+    return planned
+
+
 def predict_files(predictor: Runtime, paths: list[Path], out: Path, progress: bool = True, probabilities: bool = False,
-                  batch_size: int = 1, on_error: Callable[[Path, DataError], None] | None = None, skip_existing: bool = False) -> list[Path]:
+                  batch_size: int = 1, on_error: Callable[[Path, DataError], None] | None = None, skip_existing: bool = False,
+                  desc: str = "predict") -> list[Path]:
     """Segment every image and video in `paths` into `out`; returns the mask paths (a video's: its masks folder), in input order.
 
     on_error: an input that cannot be read (a DataError: unreadable image, damaged video) is passed
         to on_error(path, error) and skipped, and the rest are done; without it the error stops the
         run. Either way a failed input leaves no output, and `out` is made only for the first one.
-    skip_existing: an input whose outputs are all there already is not done again (they were
-        written atomically, so they are whole): a run that was killed continues where it stopped.
+    skip_existing: an input whose outputs are all there and whole already (atomic.unfinished) is not
+        done again: a run that was killed continues where it stopped.
+    desc: the progress bar's name (under torchrun, with the rank: inference.shards.progress_label).
     """
     out = Path(out)
     paths = [Path(p) for p in paths]
     images, videos = split_media(paths)
-    planned = {p: image_outputs(out, p.stem, predictor.classes, probabilities) for p in images}
-    planned.update({p: video_outputs(out, p, probabilities) for p in videos})
-    _refuse_overwriting_inputs(paths, planned)
+    planned = planned_outputs(paths, out, predictor.classes, probabilities)
     made_out = not out.exists()
     try:
-        return _predict_files(predictor, paths, planned, images, videos, out, progress, probabilities, batch_size, on_error, skip_existing)
+        return _predict_files(predictor, paths, planned, images, videos, out, progress, probabilities, batch_size, on_error, skip_existing, desc)
     finally:
         if made_out and out.is_dir() and not any(out.iterdir()):  # every input failed: no empty folder either
             out.rmdir()
 
 
-def _predict_files(predictor, paths, planned, images, videos, out, progress, probabilities, batch_size, on_error, skip_existing) -> list[Path]:
+def _predict_files(predictor, paths, planned, images, videos, out, progress, probabilities, batch_size, on_error, skip_existing, desc) -> list[Path]:
     remove_stale_temporaries(out, [o for outputs in planned.values() for o in outputs])
     written: dict[Path, Path] = {}
     if skip_existing:
-        done = [p for p, outputs in planned.items() if all(o.exists() for o in outputs)]
+        left = set(unfinished(planned))
+        done = [p for p in planned if p not in left]
         written.update({p: planned[p][0] if p in images else planned[p][1] for p in done})
         images, videos = [p for p in images if p not in written], [p for p in videos if p not in written]
-    with tqdm(total=len(images), desc="predict", disable=not progress or not images, unit="img") as bar:
+    with tqdm(total=len(images), desc=desc, disable=not progress or not images, unit="img") as bar:
         for path, image, logits in _batched(predictor, images, batch_size, on_error):
             written[path] = _write_image_outputs(out, path.stem, image, logits, predictor.classes, probabilities)
             bar.update(1)

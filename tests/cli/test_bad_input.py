@@ -249,6 +249,12 @@ CASES = [
     case("serve-no-checkpoint", "serve --checkpoint {tmp}/x.pt", 2, "x.pt", "checkpoint not found"),
     case("serve-device", "serve --checkpoint {ckpt} --device cuda:7", 2, "--device"),
     case("evaluate-edge-band-0", f"{EVALUATE} --edge-band 0", 2, "--edge-band", "at least 1"),
+    case("evaluate-threads-0", f"{EVALUATE} --threads 0", 2, "--threads", "at least 1"),
+    # --skip-existing must not take the inputs for outputs already done: the overwrite check comes first.
+    case("predict-skip-existing-onto-inputs", f"{PREDICT} {{data}}/images/val --out {{data}}/images/val --skip-existing", 2,
+         "00000.png", "would overwrite this input"),
+    case("apply-skip-existing-onto-inputs", f"{APPLY} blur {{data}}/images/val --out {{data}}/images/val --skip-existing", 2,
+         "00000.png", "would overwrite its input"),
     case("evaluate-refine-unknown", f"{EVALUATE} --refine sharp", 2, "--refine", "'sharp'"),
     case("predict-input-size-negative", f"{PREDICT} {{tmp}}/x.jpg --out {{out}} --input-size -3", 2, "--input-size", "-3"),
     case("apply-solid-too-big", f"{APPLY} blur {{tmp}}/x.jpg --out {{out}} --solid 0.6", 2, "--solid", "below 0.5"),
