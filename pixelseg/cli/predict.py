@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from pixelseg.bundled import describe
 from pixelseg.cli.checks import check_output_dir
-from pixelseg.cli.options import add_runtime_arguments, parse_size, positive_int, size_or_zero
+from pixelseg.cli.options import add_runtime_arguments, add_threshold_argument, parse_size, positive_int, size_or_zero
 from pixelseg.inference.files import predict_files
 from pixelseg.inference.inputs import expand_inputs, split_media
 from pixelseg.inference.loading import RUNTIMES, load_predictor
@@ -46,9 +46,10 @@ def add_inference_arguments(parser, default_checkpoint: str | None = None) -> No
     add_runtime_arguments(parser)
 
 
-def predictor_from_args(args):
+def predictor_from_args(args, threshold: float | None = None):
+    """threshold: a binary model's (predict's --threshold; apply's own --threshold is the matte's, not this)."""
     return load_predictor(args.checkpoint, args.runtime, args.device, args.precision, args.threads, window=args.window, flip=args.tta == "flip",
-                          max_size=args.max_size, input_size=args.input_size, refine=args.refine)
+                          max_size=args.max_size, input_size=args.input_size, refine=args.refine, threshold=threshold)
 
 
 def add_arguments(parser) -> None:
@@ -56,12 +57,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--probabilities", action="store_true", help="also write each class's probability as an 8-bit grey PNG")
     parser.add_argument("--skip-existing", action="store_true", help="leave out inputs whose outputs are all in --out already (continue a run that was stopped)")
+    add_threshold_argument(parser)
     add_inference_arguments(parser)
 
 
 def run(args) -> int:
     check_output_dir(args.out, "--out")
-    predictor = predictor_from_args(args)
+    predictor = predictor_from_args(args, threshold=args.threshold)
     paths = expand_inputs(args.inputs)
     failed: list[Path] = []
 
