@@ -3,6 +3,7 @@
     python bench/binary.py                                 # the tutorial's numbers (chapter 4, the exercise)
     python bench/binary.py --figure docs/tutorial/images/discs-probabilities.png   # and its picture
     python bench/binary.py --quick                         # a smoke test: tiny data, one epoch
+    python bench/binary.py --measure-only                  # time the networks an earlier call trained, again
 
 The data: pixelseg's synthetic scenes with one foreground class, the disc (every other shape is
 background: `generate_dataset(..., foreground="disc")`). The network: a U-Net of width 16, trained
@@ -13,9 +14,10 @@ twice with the same seed, data order, augmentation and schedule (the flags of ch
 
 Reported for each: the disc's IoU and the mIoU on the val split (one confusion matrix, masks at 0.5:
 argmax, or σ > 0.5), the parameters that depend on the number of output maps (the 1×1 head) and
-the whole network's, and speed: the network's forward pass per val image (median of --repeats, one
-thread), and the step from logits to a mask on a 1024×1024 map (softmax + argmax against
-sigmoid + threshold). --figure draws one val image, its true mask, and P(disc) from both models.
+the whole network's, and speed: the network's forward pass per val image, and the step from
+logits to a mask and probabilities on a 1024×1024 map (softmax + argmax against sigmoid +
+threshold); CPU time of one thread (a shared machine's waits left out), medians over --repeats
+turns, the two models alternating. --figure draws one val image, its true mask, and P(disc) from both models.
 """
 from __future__ import annotations
 
@@ -62,28 +64,28 @@ def map_parameters(checkpoints: dict[str, dict]) -> dict[str, int]:
     return {label: sum(c["state_dict"][k].numel() for k in differ) for label, c in checkpoints.items()}
 
 
-def forward_ms(predictor: Predictor, images: list[np.ndarray], repeats: int) -> float:
-    """Median milliseconds of the network alone (normalised input in, logits out) per image."""
-    times = []
-    for _ in range(repeats):
-        for image in images:
-            x = torch.from_numpy(image).permute(2, 0, 1)[None].float()  # timing only: the values do not matter
-            start = time.perf_counter()
-            predictor.forward(x)
-            times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
-
-
-def mask_ms(maps: int, repeats: int, side: int = 1024) -> float:
-    """Median milliseconds from logits (maps, side, side) to class ids and probabilities."""
-    logits = torch.randn(maps, side, side)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        class_ids(logits)
-        class_probabilities(logits)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+def timings(predictors: dict[str, Predictor], images: list[np.ndarray], repeats: int, side: int = 1024) -> dict[str, dict]:
+    """Per model, median CPU milliseconds of (forward_ms) the network alone per image and (mask_ms)
+    the step from logits (maps, side, side) to class ids and probabilities. CPU time of this process
+    (one thread), not wall-clock: on a shared machine a niced run waits for the cores far longer than
+    it computes, and the wait says nothing about the network. One warm-up pass each, then the
+    models take turns."""
+    inputs = [torch.from_numpy(image).permute(2, 0, 1)[None].float() for image in images]  # timing only: the values do not matter
+    maps = {label: torch.randn(p.model.pixelseg_config["num_classes"], side, side) for label, p in predictors.items()}
+    times = {label: {"forward_ms": [], "mask_ms": []} for label in predictors}
+    for turn in range(repeats + 1):
+        for label, predictor in predictors.items():
+            for x in inputs:
+                start = time.process_time()
+                predictor.forward(x)
+                if turn:
+                    times[label]["forward_ms"].append((time.process_time() - start) * 1000)
+            start = time.process_time()
+            class_ids(maps[label])
+            class_probabilities(maps[label])
+            if turn:
+                times[label]["mask_ms"].append((time.process_time() - start) * 1000)
+    return {label: {key: statistics.median(values) for key, values in kinds.items()} for label, kinds in times.items()}
 
 
 def draw(figure: Path, data: Path, predictors: dict[str, Predictor]) -> None:
@@ -119,12 +121,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figure", type=Path, help="draw the two probability maps to this PNG")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     parser.add_argument("--quick", action="store_true", help="tiny data, one epoch: checks the script, measures nothing")
+    parser.add_argument("--measure-only", action="store_true", help="measure the runs an earlier call left in --out, without training")
     args = parser.parse_args(argv)
 
     torch.manual_seed(0)
     sizes = dict(train=8, val=4, size=48) if args.quick else dict(train=200, val=50, size=64)  # the tutorial's set
     data = generate_dataset(args.out / "discs", progress=False, foreground="disc", **sizes)
-    runs = train_both(data, args.out, 1 if args.quick else args.epochs, args.quick)
+    if args.measure_only:
+        runs = {label: args.out / mode / "best.pt" for label, mode in MODES.items()}
+        missing = [str(path) for path in runs.values() if not path.is_file()]
+        if missing:
+            parser.error(f"--measure-only: no earlier run to measure ({', '.join(missing)} missing)")
+    else:
+        runs = train_both(data, args.out, 1 if args.quick else args.epochs, args.quick)
 
     torch.set_num_threads(1)
     checkpoints = {label: load_checkpoint(path) for label, path in runs.items()}
@@ -133,17 +142,17 @@ def main(argv: list[str] | None = None) -> int:
 
     images = [np.array(Image.open(p).convert("RGB")) for p in sorted((data / "images" / "val").glob("*.png"))]
     head = map_parameters(checkpoints)
+    speed = timings(predictors, images, args.repeats)
     results = {}
     for label, checkpoint in checkpoints.items():
         scores = checkpoint["metrics"]
         results[label] = {"mode": checkpoint["mode"], "disc_iou": scores["per_class_iou"]["disc"], "miou": scores["miou"],
                           "epoch": checkpoint["epoch"], "map_parameters": head[label],
                           "parameters": sum(v.numel() for v in model_from_checkpoint(checkpoint).parameters()),
-                          "forward_ms": forward_ms(predictors[label], images, args.repeats),
-                          "mask_ms_1024": mask_ms(checkpoint["model"]["num_classes"], args.repeats)}
+                          "forward_ms": speed[label]["forward_ms"], "mask_ms_1024": speed[label]["mask_ms"]}
     print(f"\nload average {os.getloadavg()[0]:.2f}; {sizes['train']} train / {sizes['val']} val images of {sizes['size']}×{sizes['size']}, "
           f"torch {torch.__version__}, 1 thread for the timings")
-    print("| network | disc IoU | mIoU | best epoch | head parameters | all parameters | forward ms/image | logits → mask, 1024² |")
+    print("| network | disc IoU | mIoU | best epoch | head parameters | all parameters | forward, CPU ms/image | logits → mask, 1024², CPU |")
     print("|---|---|---|---|---|---|---|---|")
     for label, r in results.items():
         print(f"| {label} ({r['mode']}) | {r['disc_iou']:.3f} | {r['miou']:.3f} | {r['epoch']} | {r['map_parameters']} | "
