@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                           "parameters": sum(v.numel() for v in model_from_checkpoint(checkpoint).parameters()),
                           "forward_ms": speed[label]["forward_ms"], "mask_ms_1024": speed[label]["mask_ms"]}
     print(f"\nload average {os.getloadavg()[0]:.2f}; {sizes['train']} train / {sizes['val']} val images of {sizes['size']}×{sizes['size']}, "
-          f"torch {torch.__version__}, 1 thread for the timings")
+          f"torch {torch.__version__}, timings in CPU time of 1 thread")
     print("| network | disc IoU | mIoU | best epoch | head parameters | all parameters | forward, CPU ms/image | logits → mask, 1024², CPU |")
     print("|---|---|---|---|---|---|---|---|")
     for label, r in results.items():
