@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 MODES = ("multiclass", "binary")
 DEFAULT_THRESHOLD = 0.5
@@ -60,6 +61,14 @@ def class_probabilities(logits: torch.Tensor) -> torch.Tensor:
     if logits.shape[CLASS_DIM] == 1:
         return torch.cat([(-logits).sigmoid(), logits.sigmoid()], dim=CLASS_DIM)  # σ(-z) = 1 - σ(z), exact for large z
     return logits.softmax(CLASS_DIM)
+
+
+def class_log_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """The log of class_probabilities, computed stably: log-softmax, or (log σ(-z), log σ(z))."""
+    logits = logits.float()
+    if logits.shape[CLASS_DIM] == 1:
+        return torch.cat([F.logsigmoid(-logits), F.logsigmoid(logits)], dim=CLASS_DIM)
+    return logits.log_softmax(CLASS_DIM)
 
 
 def class_ids(logits: torch.Tensor, threshold: float = DEFAULT_THRESHOLD) -> torch.Tensor:

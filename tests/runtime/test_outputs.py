@@ -75,3 +75,15 @@ def test_probabilities_go_back_to_logits_of_the_same_form(channels):
         torch.testing.assert_close(back, logits, atol=1e-4, rtol=0)          # the log-odds is the logit itself
     probabilities = torch.tensor([0.0, 1.0]).view(1, 2, 1, 1)
     assert math.isfinite(float(logits_from_probabilities(probabilities, 1)))  # clamped away from log 0
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_log_probabilities_are_the_log_of_the_probabilities_and_stay_finite(channels):
+    from pixelseg.runtime.outputs import class_log_probabilities
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, channels, 4, 4) * 5
+    torch.testing.assert_close(class_log_probabilities(logits).exp(), class_probabilities(logits), atol=1e-6, rtol=0)
+    extreme = torch.full((1, channels, 1, 1), 200.0)
+    extreme[:, 0] = -200.0
+    assert torch.isfinite(class_log_probabilities(extreme)).all()           # log(0) never reached
