@@ -63,6 +63,8 @@ EXTERNAL: dict[str, list[str] | None] = {
                             "tests/annotate/test_browser.py", "-p", "no:xdist", "-q", "-k", "cat"],
     "camvid_from_scratch.png": [sys.executable, "bench/camvid.py", "--figure", "docs/camvid_from_scratch.png"],
     "images/apply_effects.jpg": [sys.executable, "docs/figures/apply_effects.py"],
+    # two trainings of a few minutes each: the numbers of chapter 4's exercise come from the same run
+    "tutorial/images/discs-probabilities.png": [sys.executable, "bench/binary.py", "--figure", "docs/tutorial/images/discs-probabilities.png"],
 }
 
 # The chapters whose blocks make what draw() needs.

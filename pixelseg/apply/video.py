@@ -22,5 +22,5 @@ def apply_video(predictor: Runtime, effect: Effect, matte: Matte, source: str | 
     matte.reset()
     with VideoReader(source) as video, VideoWriter(out, video.info, alpha=effect.rgba, audio_from=source if video.has_audio else None) as writer:
         for frame, logits in segmented_frames(predictor, video, batch_size, progress, desc=source.name):
-            writer.write(effect(frame, matte(logits.softmax(0))))
+            writer.write(effect(frame, matte(predictor.class_probabilities(logits))))
     return out

@@ -1,13 +1,13 @@
 """pixelseg apply"""
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from pixelseg.apply.effects import EFFECTS, Effect, parse_color
 from pixelseg.apply.files import apply_paths, output_paths
 from pixelseg.apply.image import DEFAULT_FEATHER, DEFAULT_SMOOTHING, DEFAULT_SOLID, DEFAULT_STRENGTH
 from pixelseg.apply.matte import Matte, default_target
+from pixelseg.cli.options import probability
 from pixelseg.cli.predict import add_inference_arguments, predictor_from_args
 from pixelseg.data.folder import load_image
 from pixelseg.errors import PixelsegError
@@ -16,16 +16,6 @@ from pixelseg.inference.inputs import expand_inputs
 from pixelseg.inference.video_io import is_video
 
 HELP = "virtual background, background blur, colour retention or cut-out of a class (the person) on photos and videos"
-
-def probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
-    return value
-
 
 def add_arguments(parser) -> None:
     parser.add_argument("effect", choices=list(EFFECTS), metavar="EFFECT", help="; ".join(f"{name}: {text}" for name, (_, text) in EFFECTS.items()))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pixelseg.bundled import describe
 from pixelseg.cli.checks import check_output_file
-from pixelseg.cli.options import add_runtime_arguments, add_threads_argument, group_list, positive_int
+from pixelseg.cli.options import add_runtime_arguments, add_threads_argument, add_threshold_argument, group_list, positive_int
 from pixelseg.cli.predict import add_sizing_arguments
 from pixelseg.data.folder import SegmentationFolder, list_samples
 from pixelseg.data.groups import DEFAULT_GROUP_BY, group_pattern, hold_out
@@ -31,6 +31,7 @@ def add_arguments(parser) -> None:
     add_sizing_arguments(parser)
     parser.add_argument("--edge-band", type=positive_int, default=None, metavar="PX",
                         help="score only the pixels within PX of a true edge (where edges are won or lost; e.g. 4)")
+    add_threshold_argument(parser)
     parser.add_argument("--batch-size", type=positive_int, default=4, help="images of the same size per forward pass")
     add_threads_argument(parser)
     parser.add_argument("--quiet", action="store_true")
@@ -62,7 +63,8 @@ def run(args) -> int:
             check_output_file(path, flag)
     with shards.joined(args.device) as (world, device):  # under torchrun, every process scores its share
         predictor = load_predictor(args.checkpoint, args.runtime, device, args.precision, args.threads, window=args.window,
-                                   flip=args.tta == "flip", max_size=args.max_size, input_size=args.input_size, refine=args.refine)
+                                   flip=args.tta == "flip", max_size=args.max_size, input_size=args.input_size, refine=args.refine,
+                                   threshold=args.threshold)
         samples = None
         if args.groups:
             everything = list_samples(args.data, args.split)
@@ -81,7 +83,8 @@ def run(args) -> int:
         # Macro averages (miou, mean_dice, mean_class_accuracy) over classes; pixel accuracy micro; see docs/training.md.
         scores["confusion"] = confusion.matrix.cpu().tolist()  # rows = truth, columns = prediction
         scores["evaluation"] = {"split": args.split, "groups": args.groups, "tta": args.tta, "window": list(args.window) if args.window else None,
-                                "input_size": predictor.input_size or None, "refine": predictor.refine, "edge_band": args.edge_band}
+                                "input_size": predictor.input_size or None, "refine": predictor.refine, "edge_band": args.edge_band,
+                                "mode": predictor.mode, "threshold": predictor.threshold}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(scores, indent=2))
     if args.confusion:

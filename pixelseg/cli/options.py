@@ -48,6 +48,25 @@ def group_list(text: str) -> list[str]:
     return groups
 
 
+def probability(text: str) -> float:
+    """A number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
+    return value
+
+
+def add_threshold_argument(parser: argparse.ArgumentParser) -> None:
+    """--threshold of the commands that write or score masks (predict, evaluate, serve): a binary
+    model's cut on its sigmoid. Default None, which is 0.5 for a binary model; given for a
+    multiclass model (whose mask is the argmax) it is refused when the model is loaded."""
+    parser.add_argument("--threshold", type=probability, default=None, metavar="P",
+                        help="binary models (one output map): a pixel is foreground where its probability exceeds P (default 0.5)")
+
+
 def port(text: str) -> int:
     """A TCP port, 1..65535, or 0 for one the system picks (an out-of-range number must not quietly
     become a random port)."""

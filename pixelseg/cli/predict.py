@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from pixelseg.bundled import describe
 from pixelseg.cli.checks import check_output_dir
-from pixelseg.cli.options import add_runtime_arguments, add_threads_argument, parse_size, positive_int, size_or_zero
+from pixelseg.cli.options import add_runtime_arguments, add_threads_argument, add_threshold_argument, parse_size, positive_int, size_or_zero
 from pixelseg.inference import shards
 from pixelseg.inference.files import planned_outputs, predict_files
 from pixelseg.inference.inputs import expand_inputs, split_media
@@ -47,10 +47,12 @@ def add_inference_arguments(parser, default_checkpoint: str | None = None) -> No
     add_runtime_arguments(parser)
 
 
-def predictor_from_args(args, device=None):
-    """The predictor the flags describe, on `device` (default: --device; under torchrun, the rank's own)."""
+def predictor_from_args(args, device=None, threshold: float | None = None):
+    """The predictor the flags describe, on `device` (default: --device; under torchrun, the rank's own).
+    threshold: a binary model's (predict's --threshold; apply's own --threshold is the matte's, not this)."""
     return load_predictor(args.checkpoint, args.runtime, args.device if device is None else device, args.precision, args.threads,
-                          window=args.window, flip=args.tta == "flip", max_size=args.max_size, input_size=args.input_size, refine=args.refine)
+                          window=args.window, flip=args.tta == "flip", max_size=args.max_size, input_size=args.input_size, refine=args.refine,
+                          threshold=threshold)
 
 
 def add_arguments(parser) -> None:
@@ -59,6 +61,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--probabilities", action="store_true", help="also write each class's probability as an 8-bit grey PNG")
     parser.add_argument("--skip-existing", action="store_true",
                         help="leave out inputs whose outputs are all in --out and whole already (continue a run that was stopped)")
+    add_threshold_argument(parser)
     add_inference_arguments(parser)
 
 
@@ -67,7 +70,7 @@ def run(args) -> int:
     check_output_dir(args.out, "--out")
     out = Path(args.out)
     with shards.joined(args.device) as (world, device):
-        predictor = predictor_from_args(args, device)
+        predictor = predictor_from_args(args, device, threshold=args.threshold)
         paths = expand_inputs(args.inputs)
         mine = shards.share(planned_outputs(paths, out, predictor.classes, args.probabilities), world, args.skip_existing)
         if world.enabled:  # made here, not by the first rank to write (another could remove it as empty meanwhile)

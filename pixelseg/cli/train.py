@@ -58,6 +58,9 @@ def add_arguments(parser) -> None:
     model = parser.add_argument_group("model")
     model.add_argument("--model", default=S, help=f"architecture name (see pixelseg.list_models(); default: {D.model})")
     model.add_argument("--model-option", action="append", type=parse_key_value, default=S, metavar="KEY=VALUE", help="architecture option, repeatable (e.g. base_channels=16)")
+    model.add_argument("--binary", dest="mode", action="store_const", const="binary", default=S,
+                       help="one output map and a sigmoid instead of one map per class and a softmax, for a data set of two classes "
+                       "(background, one foreground); the loss runs in its binary mode (BCE, binary Dice). Config key: mode: binary")
     model.add_argument("--freeze-bn", action="store_true", default=S, help="BatchNorm keeps its running statistics (small batches; DDP on CPU)")
     model.add_argument("--sync-bn", action="store_true", default=S, help="SyncBatchNorm across torchrun processes (CUDA)")
 

@@ -18,13 +18,14 @@ from pixelseg.data.transforms import AugmentConfig
 from pixelseg.engine.schedules import SCHEDULES
 from pixelseg.errors import PixelsegError
 from pixelseg.losses import LOSSES
+from pixelseg.runtime.outputs import MODES
 from pixelseg.runtime.precision import PRECISIONS
 from pixelseg.temporary import write_text_atomically
 
 OPTIMIZERS = ("adamw", "sgd")
 # The TrainConfig fields with a fixed set of values, written once: check() and `pixelseg train`'s
 # flags (cli/train.py) both take them from here.
-CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES, "precision": PRECISIONS}
+CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES, "precision": PRECISIONS, "mode": MODES}
 
 
 class ConfigError(PixelsegError):
@@ -37,6 +38,9 @@ class TrainConfig:
     out: str = "runs/train"
     model: str = "unet"
     model_options: dict = field(default_factory=dict)
+    # multiclass: one output map per class and a softmax; binary: one map and a sigmoid, for a data
+    # set of two classes (background, one foreground), with the loss's binary mode (BCE, Dice).
+    mode: str = "multiclass"
     # How long: at most `epochs` epochs and at most `time_budget` minutes of wall-clock time (training
     # + validation), whichever ends first; None = no limit of that kind (one of them must be set).
     epochs: int | None = 10

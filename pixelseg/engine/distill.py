@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from pixelseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from pixelseg.errors import PixelsegError, UsageError
+from pixelseg.runtime.outputs import class_log_probabilities, class_probabilities
 from pixelseg.runtime.precision import autocast
 
 # name -> the model file inside the mediapipe wheel, its input size (H, W)
@@ -40,8 +41,9 @@ class Teacher(Protocol):
 
 
 def distillation_loss(logits: torch.Tensor, teacher_probabilities: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of softmax(logits) against the teacher's probabilities, mean over pixels."""
-    log_p = F.log_softmax(logits.float(), dim=1)                                       # (B, C, H, W)
+    """Cross-entropy of the student's class probabilities (softmax, or a binary student's 1 − σ, σ)
+    against the teacher's, mean over pixels."""
+    log_p = class_log_probabilities(logits)                                            # (B, K, H, W)
     return -(teacher_probabilities * log_p).sum(1).mean()
 
 
@@ -64,7 +66,7 @@ class CheckpointTeacher:
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         with autocast(self.device, self.precision):
             logits = self.model(images * self.scale + self.shift)                      # (B, C, H, W)
-        return logits.float().softmax(1)
+        return class_probabilities(logits)                                             # a binary teacher's too
 
 
 class MediaPipeTeacher:

@@ -7,6 +7,7 @@ from tqdm import tqdm
 
 from pixelseg.engine import distributed
 from pixelseg.metrics import ConfusionMatrix
+from pixelseg.runtime.outputs import class_ids
 from pixelseg.runtime.precision import autocast
 from pixelseg.runtime.sliding import predict_logits
 
@@ -16,6 +17,8 @@ def evaluate(model, loader, num_classes: int, device, precision: str = "fp32", l
              channels_last: bool = True, window: tuple[int, int] | None = None, flip: bool = False, all_ranks: bool = False,
              input_size: int | None = None):
     """Returns (ConfusionMatrix over the split, loss over the split or None).
+
+    num_classes: the data's classes (2 for a binary model's one output map: background, foreground).
 
     The loss is each batch's loss weighted by its counted (non-ignore) pixels: for cross-entropy and
     focal exactly the mean over every counted pixel of the split, whatever the batching or sharding.
@@ -50,7 +53,7 @@ def evaluate(model, loader, num_classes: int, device, precision: str = "fp32", l
             counted = int((masks != confusion.ignore_index).sum())
             total_loss[0] += float(loss_fn(logits, masks)) * counted
             total_loss[1] += counted
-        confusion.update(logits.argmax(1), masks)
+        confusion.update(class_ids(logits), masks)  # argmax, or a binary model's σ > 0.5
     if all_ranks:
         distributed.all_reduce_sum(confusion.matrix)
         distributed.all_reduce_sum(total_loss)

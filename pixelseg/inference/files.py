@@ -28,6 +28,7 @@ from pixelseg.temporary import remove_stale_temporaries
 from pixelseg.inference.inputs import split_media
 from pixelseg.inference.predictor import Runtime
 from pixelseg.inference.video_io import VideoReader, VideoWriter
+from pixelseg.runtime.outputs import class_probabilities
 from pixelseg.viz.palette import mask_to_palette_image, overlay
 
 # A buffer of decoded images waiting for same-size partners is flushed past this many batches' worth.
@@ -93,7 +94,7 @@ def _predict_files(predictor, paths, planned, images, videos, out, progress, pro
         images, videos = [p for p in images if p not in written], [p for p in videos if p not in written]
     with tqdm(total=len(images), desc=desc, disable=not progress or not images, unit="img") as bar:
         for path, image, logits in _batched(predictor, images, batch_size, on_error):
-            written[path] = _write_image_outputs(out, path.stem, image, logits, predictor.classes, probabilities)
+            written[path] = _write_image_outputs(out, path.stem, image, logits, predictor, probabilities)
             bar.update(1)
     for path in videos:
         try:
@@ -144,19 +145,20 @@ def _batched(predictor: Runtime, paths: list[Path], batch_size: int, on_error=No
         yield from run(shape)
 
 
-def _write_image_outputs(out: Path, stem: str, image: np.ndarray, logits: torch.Tensor, classes: list[str], probabilities: bool) -> Path:
-    mask = logits.argmax(0).to(torch.uint8).numpy()  # (H, W): logits are already at the image's size
+def _write_image_outputs(out: Path, stem: str, image: np.ndarray, logits: torch.Tensor, predictor: Runtime, probabilities: bool) -> Path:
+    mask = predictor.class_ids(logits).numpy()  # (H, W): logits are already at the image's size
     mask_path = save_image(mask_to_palette_image(mask), out / f"{stem}.png")
     save_image(overlay(image, mask), out / f"{stem}_overlay.jpg", quality=90)
     if probabilities:
-        for name, grey in zip(classes, probability_images(logits)):
+        for name, grey in zip(predictor.classes, probability_images(logits)):
             save_image(grey, out / f"{stem}_prob_{safe_name(name)}.png")
     return mask_path
 
 
 def probability_images(logits: torch.Tensor) -> np.ndarray:
-    """Logits (C, H, W) -> softmax probabilities as uint8 (C, H, W), 255 = 1.0."""
-    return (logits.softmax(0) * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
+    """Logits (C, H, W) -> class probabilities as uint8 (K, H, W), 255 = 1.0: the softmax, or a binary
+    model's 1 - σ and σ (runtime.outputs)."""
+    return (class_probabilities(logits) * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
 
 
 def segmented_frames(predictor: Runtime, video: VideoReader, batch_size: int = 1, progress: bool = True,
@@ -189,7 +191,7 @@ def predict_video(predictor: Runtime, path: Path, out: Path, progress: bool = Tr
     with VideoReader(path) as video, VideoWriter(overlay_path, video.info, audio_from=path if video.has_audio else None) as writer, \
             atomic_dir(masks_path) as masks_tmp, (atomic_dir(rest[0]) if rest else contextlib.nullcontext()) as probs_tmp:
         for index, (frame, logits) in enumerate(segmented_frames(predictor, video, batch_size, progress, desc=path.name)):
-            mask = logits.argmax(0).to(torch.uint8).numpy()
+            mask = predictor.class_ids(logits).numpy()
             writer.write(overlay(frame, mask))
             mask_to_palette_image(mask).save(masks_tmp / f"{index:06d}.png")  # the folder is renamed whole
             if probs_tmp is not None:

@@ -32,7 +32,7 @@ def score_split(predictor, dataset: SegmentationFolder, batch_size: int = 1, pro
             pairs = [dataset.load(i) for i in batch]
             for (_, mask), logits in zip(pairs, predictor.logits_many([image for image, _ in pairs], batch_size)):
                 target = torch.from_numpy(mask).long()                                     # (H, W)
-                confusion.update(logits.argmax(0), edge_band(target, band) if band else target)
+                confusion.update(predictor.class_ids(logits), edge_band(target, band) if band else target)
             bar.update(len(pairs))
     if world.enabled:
         distributed.all_reduce_sum(confusion.matrix)

@@ -101,3 +101,12 @@ def test_a_teacher_with_its_own_normalisation_sees_the_same_pixels(tmp_path):
     pixels = torch.randint(0, 256, (1, 3, 16, 20), dtype=torch.uint8)
     expected = model_from_checkpoint(load_checkpoint(ckpt))(normalize(pixels, (0.5,) * 3, (0.25,) * 3)).softmax(1)
     torch.testing.assert_close(teacher(normalize(pixels)), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_a_binary_student_is_distilled_as_the_two_class_softmax_of_0_and_z():
+    torch.manual_seed(0)
+    z = torch.randn(2, 1, 6, 7) * 4                                           # a binary student's one map
+    teacher = torch.rand(2, 1, 6, 7)
+    teacher = torch.cat([1 - teacher, teacher], 1)                            # (B, 2, H, W) probabilities
+    two_maps = torch.cat([torch.zeros_like(z), z], 1)
+    torch.testing.assert_close(distillation_loss(z, teacher), distillation_loss(two_maps, teacher))

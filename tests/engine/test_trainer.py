@@ -198,3 +198,41 @@ def test_val_groups_validate_on_the_held_out_groups_only(tmp_path):
     assert [s.id for s in data.val_set.samples] == ["B_0", "B_1", "B_9"]
     train(tiny(source, tmp_path / "run", val_groups=["B"], epochs=1), progress=False)
     assert load_config(tmp_path / "run" / "config.yaml").val_groups == ["B"]  # a --resume holds the same groups out
+
+
+# ---- binary mode: one output map --------------------------------------------------------------
+
+
+def test_a_binary_model_learns_until_its_iou_beats_a_trivial_mask(tmp_path):
+    from tests.inference.helpers import square_scenes
+
+    data = square_scenes(tmp_path / "squares")
+    val = SegmentationFolder(data, "val")
+    share = float(sum(val.load(i)[1].sum() for i in range(len(val))) / sum(val.load(i)[1].size for i in range(len(val))))
+    best = train(tiny(data, tmp_path / "run", mode="binary", epochs=4, lr=0.01), progress=False)
+    # The trivial masks: all background (square IoU 0), all square (IoU = the square's share of the pixels).
+    assert best["per_class_iou"]["square"] > max(0.5, 2 * share)
+    assert list(best["per_class_iou"]) == ["background", "square"]          # two rows, as a two-class model's
+    checkpoint = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert checkpoint["mode"] == "binary" and checkpoint["model"]["num_classes"] == 1
+    assert checkpoint["classes"] == ["background", "square"] and checkpoint["config"]["mode"] == "binary"
+    assert checkpoint["state_dict"]["head.weight"].shape[0] == 1             # one output map
+
+
+def test_binary_mode_on_more_classes_says_how_many(scenes, tmp_path):
+    with pytest.raises(ConfigError, match=r"two classes, background and one foreground; .*classes.txt has 5: background, disc"):
+        train(tiny(scenes, tmp_path / "run", mode="binary"), progress=False)
+    assert not (tmp_path / "run").exists()                                   # refused before the run folder is made
+    with pytest.raises(ConfigError, match="mode must be one of multiclass, binary"):
+        tiny(scenes, tmp_path, mode="sigmoid").check()
+
+
+def test_a_binary_run_resumes_as_binary_only(tmp_path):
+    from tests.inference.helpers import square_scenes
+
+    data = square_scenes(tmp_path / "squares", train=4, val=2)
+    train(tiny(data, tmp_path / "run", mode="binary", epochs=1), progress=False)
+    with pytest.raises(ConfigError, match="trains a binary model; it cannot continue as a multiclass one"):
+        train(tiny(data, tmp_path / "run", epochs=2), progress=False, resume=True)
+    train(tiny(data, tmp_path / "run", mode="binary", epochs=2), progress=False, resume=True)
+    assert [int(r["epoch"]) for r in rows(tmp_path / "run")] == [1, 2]
