@@ -83,6 +83,9 @@ class MediaPipeRuntime:
         p = torch.from_numpy(self.selfie(frame)).clamp(1e-6, 1 - 1e-6)          # (H, W)
         return torch.stack([torch.log1p(-p), torch.log(p)])                      # (2, H, W)
 
+    def class_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.softmax(0)                                                 # (1 − p, p)
+
 
 def build(spec: dict, workdir: Path):
     """(runtime, person class id) for a pipeline."""

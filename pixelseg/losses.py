@@ -30,9 +30,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from pixelseg.data.folder import IGNORE_INDEX
+from pixelseg.runtime.outputs import MODES
 
 LOSSES = ("ce", "dice", "ce+dice", "focal")
-MODES = ("multiclass", "binary")
 
 
 def _shape(t: torch.Tensor) -> str:

@@ -114,3 +114,27 @@ def test_edge_band_keeps_exactly_the_pixels_near_a_change_of_class():
     with_ignore = target.clone()
     with_ignore[0, :] = 255
     assert (edge_band(with_ignore, 1)[0] == 255).all() and (edge_band(with_ignore, 1)[1] == 255).all()  # ignore is not a class
+
+
+def test_binary_confusion_from_the_thresholded_sigmoid_by_hand():
+    """A binary model's one map, thresholded, gives the two-class matrix a hand count gives; 255 left out."""
+    from pixelseg.runtime.outputs import class_ids
+
+    p = torch.tensor([[0.9, 0.8, 0.2, 0.6],
+                      [0.1, 0.4, 0.7, 0.3],
+                      [0.95, 0.05, 0.55, 0.45]])                 # P(foreground) of 12 pixels
+    z = torch.log(p / (1 - p))[None, None]                       # (1, 1, 3, 4) logits
+    target = torch.tensor([[[1, 1, 0, 0],
+                            [0, 1, 255, 255],
+                            [1, 0, 1, 255]]])                    # (1, 3, 4); three ignored
+    # by hand, at 0.5: counted pixels (truth, prediction): (1,1) (1,1) (0,0) (0,1) / (0,0) (1,0) / (1,1) (0,0) (1,1)
+    confusion = ConfusionMatrix(2)
+    confusion.update(class_ids(z), target)
+    assert confusion.matrix.tolist() == [[3, 1], [1, 4]]
+    scores = confusion.compute()
+    assert scores.per_class_iou == pytest.approx([3 / 5, 4 / 6])
+    assert scores.pixel_accuracy == pytest.approx(7 / 9)
+    # at 0.35 the 0.4 pixel turns foreground (a hit) and so does the 0.45 one (ignored: no change)
+    confusion = ConfusionMatrix(2)
+    confusion.update(class_ids(z, 0.35), target)
+    assert confusion.matrix.tolist() == [[3, 1], [0, 5]]

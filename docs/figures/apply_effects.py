@@ -1,7 +1,6 @@
 """The effects pictures of docs/applications.md and the README, from pixelseg's bundled person model.
 
     python docs/figures/apply_effects.py                       # the bundled model, as `pixelseg apply` runs it
-    python docs/figures/apply_effects.py --checkpoint runs/person/best.pt
 
 The photo is scikit-image's public-domain `astronaut()`. The effects run through `pixelseg.apply`,
 the same code and defaults as `pixelseg apply` (the checkpoint's input size and refinement, feather 2,

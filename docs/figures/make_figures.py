@@ -62,7 +62,9 @@ EXTERNAL: dict[str, list[str] | None] = {
     "images/annotate.png": ["env", "PIXELSEG_DOCS_SCREENSHOT=docs/images/annotate.png", sys.executable, "-m", "pytest",
                             "tests/annotate/test_browser.py", "-p", "no:xdist", "-q", "-k", "cat"],
     "camvid_from_scratch.png": [sys.executable, "bench/camvid.py", "--figure", "docs/camvid_from_scratch.png"],
-    "images/apply_effects.jpg": [sys.executable, "docs/figures/apply_effects.py", "--checkpoint", "runs/person/best.pt"],
+    "images/apply_effects.jpg": [sys.executable, "docs/figures/apply_effects.py"],
+    # two trainings of a few minutes each: the numbers of chapter 4's exercise come from the same run
+    "tutorial/images/discs-probabilities.png": [sys.executable, "bench/binary.py", "--figure", "docs/tutorial/images/discs-probabilities.png"],
 }
 
 # The chapters whose blocks make what draw() needs.
@@ -324,7 +326,16 @@ def draw(work: Path, namespaces: dict[str, dict], docs: Path = DOCS) -> list[Pat
             [Image.open(p).convert("RGB") for p in predicted]]
     written.append(_save_png(_column([_row(row, height=128) for row in rows]), out / "shapes-predictions.png"))
 
-    # -- chapter 5: the effects and the video ---------------------------------------------------
+    written += draw_applications(work, out)
+    return written
+
+
+def draw_applications(work: Path, out: Path) -> list[Path]:
+    """Chapter 5's pictures: the bundled person model's effects on the photo, and the video."""
+    import numpy as np
+    from PIL import Image
+
+    written = []
     effects = work / "effects"
     astronaut = np.array(Image.open(work / "astronaut-labelme" / "astronaut.png").convert("RGB"))
     panels = [astronaut] + [np.array(Image.open(effects / f"{name}-python.png").convert("RGB")) for name in ("replace", "blur", "retain-color")]

@@ -54,12 +54,13 @@ def _suffix_for(path: Path, effect: Effect) -> str:
 
 
 def apply_paths(predictor: Runtime, effect: Effect, matte: Matte, inputs: list[Path], targets: list[Path],
-                progress: bool = True, batch_size: int = 1) -> list[Path]:
-    """Photos one by one (each its own matte: no smoothing across photos), videos frame by frame."""
+                progress: bool = True, batch_size: int = 1, desc: str | None = None) -> list[Path]:
+    """Photos one by one (each its own matte: no smoothing across photos), videos frame by frame.
+    desc: the progress bar's name (default "apply EFFECT")."""
     for folder in {target.parent for target in targets}:  # what a killed earlier run left for these outputs
         remove_stale_temporaries(folder, [target for target in targets if target.parent == folder])
     photos = [(s, t) for s, t in zip(inputs, targets) if not is_video(s)]
-    with tqdm(total=len(photos), desc=f"apply {effect.name}", disable=not progress or not photos, unit="img") as bar:
+    with tqdm(total=len(photos), desc=desc or f"apply {effect.name}", disable=not progress or not photos, unit="img") as bar:
         for source, target in photos:
             matte.reset()
             result = apply_image(predictor, effect, matte, load_image(source))

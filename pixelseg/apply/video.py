@@ -23,5 +23,5 @@ def apply_video(predictor: Runtime, effect: Effect, matte: Matte, source: str | 
     matte.reset()
     with VideoReader(source) as video, VideoWriter(out, video.info, alpha=effect.rgba, audio_from=source if video.has_audio else None) as writer:
         for frame, logits in segmented_frames(predictor, video, batch_size, progress, desc=source.name):
-            writer.write(apply_probabilities(effect, matte, frame, logits.softmax(0)))
+            writer.write(apply_probabilities(effect, matte, frame, predictor.class_probabilities(logits)))
     return out

@@ -1,7 +1,6 @@
 """pixelseg apply"""
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from pixelseg.apply.effects import EFFECTS, Effect, parse_color
@@ -9,28 +8,23 @@ from pixelseg.apply.files import apply_paths, output_paths
 from pixelseg.apply.image import DEFAULT_FEATHER, DEFAULT_SMOOTHING, DEFAULT_SMOOTHING_MODE, DEFAULT_SOLID, DEFAULT_STRENGTH
 from pixelseg.apply.matte import Matte, default_target
 from pixelseg.apply.smoothing import SMOOTHING_MODES
+from pixelseg.cli.options import probability
 from pixelseg.cli.predict import add_inference_arguments, predictor_from_args
 from pixelseg.data.folder import load_image
 from pixelseg.errors import PixelsegError
+from pixelseg.inference import shards
 from pixelseg.inference.inputs import expand_inputs
+from pixelseg.inference.video_io import is_video
 
 HELP = "virtual background, background blur, colour retention or cut-out of a class (the person) on photos and videos"
-
-def probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
-    return value
-
 
 def add_arguments(parser) -> None:
     parser.add_argument("effect", choices=list(EFFECTS), metavar="EFFECT", help="; ".join(f"{name}: {text}" for name, (_, text) in EFFECTS.items()))
     parser.add_argument("input", metavar="INPUT", help="a photo, a video, a folder of them, or a quoted glob pattern")
     parser.add_argument("--out", required=True, help="output file (for one input file) or folder")
     add_effect_arguments(parser)
+    parser.add_argument("--skip-existing", action="store_true",
+                        help="leave out inputs whose output is in --out and whole already (continue a run that was stopped)")
     add_inference_arguments(parser, default_checkpoint="person")
 
 
@@ -95,9 +89,17 @@ def run(args) -> int:
     single = Path(args.input).is_file()
     targets = output_paths(inputs, out, effect, single)
 
-    predictor = predictor_from_args(args)
-    matte, target = matte_from_args(args, predictor)
-    apply_paths(predictor, effect, matte, inputs, targets, progress=not args.quiet, batch_size=args.batch_size)
-    where = targets[0] if len(targets) == 1 else out
-    print(f"{args.effect} on {len(targets)} file{'s' * (len(targets) != 1)} (target class {target} = {predictor.classes[target]!r}) -> {where}")
+    with shards.joined(args.device) as (world, device):  # under torchrun, every process does its share
+        predictor = predictor_from_args(args, device)
+        matte, target = matte_from_args(args, predictor)
+        output_of = dict(zip(inputs, targets))
+        mine = shards.share({source: [output] for source, output in output_of.items()}, world, args.skip_existing)
+        stopwatch = shards.Stopwatch(world)
+        apply_paths(predictor, effect, matte, mine, [output_of[source] for source in mine], progress=not args.quiet,
+                    batch_size=args.batch_size, desc=shards.progress_label(f"apply {effect.name}", world))
+        tally = stopwatch.tally(len(mine))
+    if world.is_main:
+        where = targets[0] if len(targets) == 1 else out
+        print(f"{args.effect} on {len(targets)} file{'s' * (len(targets) != 1)} (target class {target} = {predictor.classes[target]!r}) -> {where}")
+        print(tally.rate_line("images" if not any(map(is_video, inputs)) else "files"))
     return 0

@@ -38,7 +38,7 @@ def run(args) -> int:
         check_output_file(args.slim, "--slim")
     checkpoint = load_checkpoint(args.checkpoint)
     settings = inference_settings(checkpoint, input_size=args.input_size, refine=args.refine)
-    slim = {key: checkpoint[key] for key in ("format", "model", "state_dict", "classes", "mean", "std", "epoch", "metrics") if key in checkpoint}
+    slim = {key: checkpoint[key] for key in ("format", "model", "mode", "state_dict", "classes", "mean", "std", "epoch", "metrics") if key in checkpoint}
     slim["inference"] = settings
     if args.onnx:
         from pixelseg.inference.onnx import export_onnx  # onnx and the exporter load only for this command

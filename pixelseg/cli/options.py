@@ -40,6 +40,33 @@ def size_or_zero(text: str) -> int:
     return whole_number(text, 0, "0 (the image's own size) or more pixels")
 
 
+def group_list(text: str) -> list[str]:
+    """--val-groups, --groups: names separated by commas (data/groups.py)."""
+    groups = [g.strip() for g in text.split(",") if g.strip()]
+    if not groups:
+        raise argparse.ArgumentTypeError(f"expected group names separated by commas, got {text!r}")
+    return groups
+
+
+def probability(text: str) -> float:
+    """A number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
+    return value
+
+
+def add_threshold_argument(parser: argparse.ArgumentParser) -> None:
+    """--threshold of the commands that write or score masks (predict, evaluate, serve): a binary
+    model's cut on its sigmoid. Default None, which is 0.5 for a binary model; given for a
+    multiclass model (whose mask is the argmax) it is refused when the model is loaded."""
+    parser.add_argument("--threshold", type=probability, default=None, metavar="P",
+                        help="binary models (one output map): a pixel is foreground where its probability exceeds P (default 0.5)")
+
+
 def port(text: str) -> int:
     """A TCP port, 1..65535, or 0 for one the system picks (an out-of-range number must not quietly
     become a random port)."""
@@ -85,3 +112,10 @@ def add_runtime_arguments(parser: argparse.ArgumentParser, defaults: bool = True
     parser.add_argument("--device", type=device_name, default=device_default, help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)")
     parser.add_argument("--precision", choices=PRECISIONS, default=precision_default,
                         help="autocast precision: bf16 is fast on CPUs with AMX/AVX512-bf16; fp16 on CUDA only (default: fp32)")
+
+
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    """--threads: the network's CPU threads in this process (`predict`, `apply`, `evaluate`). Under
+    torchrun it is per process: N processes on one machine want about cores / N each."""
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                        help="CPU threads for the network, per process under torchrun (default: the runtime's choice; torchrun's: 1)")

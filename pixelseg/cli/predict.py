@@ -8,8 +8,9 @@ from tqdm import tqdm
 
 from pixelseg.bundled import describe
 from pixelseg.cli.checks import check_output_dir
-from pixelseg.cli.options import add_runtime_arguments, parse_size, positive_int, size_or_zero
-from pixelseg.inference.files import predict_files
+from pixelseg.cli.options import add_runtime_arguments, add_threads_argument, add_threshold_argument, parse_size, positive_int, size_or_zero
+from pixelseg.inference import shards
+from pixelseg.inference.files import planned_outputs, predict_files
 from pixelseg.inference.inputs import expand_inputs, split_media
 from pixelseg.inference.loading import RUNTIMES, load_predictor
 from pixelseg.inference.refine import REFINEMENTS
@@ -43,41 +44,58 @@ def add_inference_arguments(parser, default_checkpoint: str | None = None, batch
     add_sizing_arguments(parser)
     if batching:
         parser.add_argument("--batch-size", type=positive_int, default=1, help="images of the same size (or video frames) per forward pass")
-    parser.add_argument("--threads", type=positive_int, default=None, metavar="N", help="CPU threads for the network (default: the runtime's choice)")
+    add_threads_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_runtime_arguments(parser)
 
 
-def predictor_from_args(args):
-    return load_predictor(args.checkpoint, args.runtime, args.device, args.precision, args.threads, window=args.window, flip=args.tta == "flip",
-                          max_size=args.max_size, input_size=args.input_size, refine=args.refine)
+def predictor_from_args(args, device=None, threshold: float | None = None):
+    """The predictor the flags describe, on `device` (default: --device; under torchrun, the rank's own).
+    threshold: a binary model's (predict's --threshold; apply's own --threshold is the matte's, not this)."""
+    return load_predictor(args.checkpoint, args.runtime, args.device if device is None else device, args.precision, args.threads,
+                          window=args.window, flip=args.tta == "flip", max_size=args.max_size, input_size=args.input_size, refine=args.refine,
+                          threshold=threshold)
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image or video files, folders, or quoted glob patterns ('photos/*.jpg')")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--probabilities", action="store_true", help="also write each class's probability as an 8-bit grey PNG")
-    parser.add_argument("--skip-existing", action="store_true", help="leave out inputs whose outputs are all in --out already (continue a run that was stopped)")
+    parser.add_argument("--skip-existing", action="store_true",
+                        help="leave out inputs whose outputs are all in --out and whole already (continue a run that was stopped)")
+    add_threshold_argument(parser)
     add_inference_arguments(parser)
 
 
 def run(args) -> int:
+    """Under torchrun, every process segments its share of the inputs (inference.shards); rank 0 reports."""
     check_output_dir(args.out, "--out")
-    predictor = predictor_from_args(args)
-    paths = expand_inputs(args.inputs)
-    failed: list[Path] = []
+    out = Path(args.out)
+    with shards.joined(args.device) as (world, device):
+        predictor = predictor_from_args(args, device, threshold=args.threshold)
+        paths = expand_inputs(args.inputs)
+        mine = shards.share(planned_outputs(paths, out, predictor.classes, args.probabilities), world, args.skip_existing)
+        if world.enabled:  # made here, not by the first rank to write (another could remove it as empty meanwhile)
+            out.mkdir(parents=True, exist_ok=True)
+        failed: list[Path] = []
 
-    def report(path: Path, err: Exception) -> None:  # one bad input is skipped, not the end of the batch
-        failed.append(path)
-        tqdm.write(f"pixelseg predict: error: {err}", file=sys.stderr)
+        def report(path: Path, err: Exception) -> None:  # one bad input is skipped, not the end of the batch
+            failed.append(path)
+            tqdm.write(f"pixelseg predict: error: {err}", file=sys.stderr)
 
-    predict_files(predictor, paths, Path(args.out), progress=not args.quiet, probabilities=args.probabilities, batch_size=args.batch_size,
-                  on_error=report, skip_existing=args.skip_existing)
+        stopwatch = shards.Stopwatch(world)
+        predict_files(predictor, mine, out, progress=not args.quiet, probabilities=args.probabilities, batch_size=args.batch_size,
+                      on_error=report, desc=shards.progress_label("predict", world))
+        tally = stopwatch.tally(len(mine) - len(failed), failed)
+    if world.is_main and not (tally.failed and len(paths) == 1):  # one input that failed: its error line says it all
+        print(summary(paths, tally.failed, args.out))
+        print(tally.rate_line("images" if not split_media(paths)[1] else "files"))
+    return 1 if tally.failed else 0
+
+
+def summary(paths: list[Path], failed: list[Path], out: str) -> str:
+    """`segmented 4 images and 1 video into OUT`, and which inputs failed, if any did."""
     images, videos = split_media([p for p in paths if p not in failed])
     counts = [f"{len(images)} image{'s' * (len(images) != 1)}"] + ([f"{len(videos)} video{'s' * (len(videos) != 1)}"] if videos else [])
-    if not failed:
-        print(f"segmented {' and '.join(counts)} into {args.out}")
-        return 0
-    if len(paths) > 1:
-        print(f"segmented {' and '.join(counts)} into {args.out}; {len(failed)} of {len(paths)} inputs failed: {', '.join(p.name for p in failed)}")
-    return 1
+    line = f"segmented {' and '.join(counts)} into {out}"
+    return line + (f"; {len(failed)} of {len(paths)} inputs failed: {', '.join(p.name for p in failed)}" if failed else "")

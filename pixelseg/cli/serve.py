@@ -5,7 +5,7 @@ import ipaddress
 from pathlib import Path
 
 from pixelseg.bundled import describe
-from pixelseg.cli.options import add_runtime_arguments, port
+from pixelseg.cli.options import add_runtime_arguments, add_threshold_argument, port
 from pixelseg.cli.predict import add_sizing_arguments
 from pixelseg.errors import PixelsegError
 
@@ -20,6 +20,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-mb", type=float, default=20.0, help="largest upload per request in MB (default: 20)")
     parser.add_argument("--max-megapixels", type=float, default=16.8, help="largest image in megapixels, W·H/10⁶ (default: 16.8, 4096×4096)")
     add_sizing_arguments(parser)
+    add_threshold_argument(parser)
     add_runtime_arguments(parser)
 
 
@@ -62,7 +63,7 @@ def run(args) -> int:
     path = Path(args.checkpoint)
     info = _checkpoint_info(path)
     predictor = Predictor.from_checkpoint(path, args.device, args.precision, window=args.window, flip=args.tta == "flip",
-                                          max_size=args.max_size, input_size=args.input_size, refine=args.refine)
+                                          max_size=args.max_size, input_size=args.input_size, refine=args.refine, threshold=args.threshold)
     local = _is_loopback(args.host)
     app = create_app(predictor, max_bytes=int(args.max_mb * 2**20), max_pixels=int(args.max_megapixels * 1e6), info=info,
                      allowed_hosts=list(LOOPBACK_NAMES) if local else None)

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from pixelseg.cli.checks import check_output_dir
-from pixelseg.cli.options import add_runtime_arguments, parse_key_value, parse_size, positive_int
+from pixelseg.cli.options import add_runtime_arguments, group_list, parse_key_value, parse_size, positive_int
 from pixelseg.data.transforms import AugmentConfig
 from pixelseg.engine.config import CHOICES, ConfigError, TrainConfig, load_config, merge, read_config_file
 from pixelseg.engine.trainer import train
@@ -58,6 +58,9 @@ def add_arguments(parser) -> None:
     model = parser.add_argument_group("model")
     model.add_argument("--model", default=S, help=f"architecture name (see pixelseg.list_models(); default: {D.model})")
     model.add_argument("--model-option", action="append", type=parse_key_value, default=S, metavar="KEY=VALUE", help="architecture option, repeatable (e.g. base_channels=16)")
+    model.add_argument("--binary", dest="mode", action="store_const", const="binary", default=S,
+                       help="one output map and a sigmoid instead of one map per class and a softmax, for a data set of two classes "
+                       "(background, one foreground); the loss runs in its binary mode (BCE, binary Dice). Config key: mode: binary")
     model.add_argument("--freeze-bn", action="store_true", default=S, help="BatchNorm keeps its running statistics (small batches; DDP on CPU)")
     model.add_argument("--sync-bn", action="store_true", default=S, help="SyncBatchNorm across torchrun processes (CUDA)")
 
@@ -80,6 +83,9 @@ def add_arguments(parser) -> None:
     loss.add_argument("--max-class-weight", type=float, default=S, help="cap on computed class weights")
     loss.add_argument("--focal-gamma", type=float, default=S, help=f"(default: {D.focal_gamma})")
     loss.add_argument("--dice-smooth", type=float, default=S, help=f"(default: {D.dice_smooth})")
+    loss.add_argument("--teacher", default=S, metavar="CKPT|NAME", help="distil from a teacher: a checkpoint, a bundled model "
+                      "(e.g. person) or mediapipe / mediapipe-landscape (needs ai-edge-litert and the mediapipe wheel)")
+    loss.add_argument("--distill-weight", type=float, default=S, help=f"weight of the teacher's term in the loss (default: {D.distill_weight})")
 
     data = parser.add_argument_group("data and augmentation")
     data.add_argument("--crop-size", type=parse_size, default=S, help="random crop H or HxW for training (default: whole images)")
@@ -91,6 +97,10 @@ def add_arguments(parser) -> None:
     data.add_argument("--no-shuffle", dest="shuffle", action="store_false", default=S, help="keep the training images in file order")
     data.add_argument("--train-split", default=S)
     data.add_argument("--val-split", default=S)
+    data.add_argument("--val-groups", type=group_list, default=S, metavar="G1,G2", help="validate on these groups (from both splits) and train on "
+                      "the rest: whole sequences held out, so that the score is on scenes never seen (e.g. CamVid's 0006R0)")
+    data.add_argument("--group-by", default=S, metavar="REGEX", help=f"a sample's group: this regex on its id, its first capture group if "
+                      f"it has one (default: {D.group_by!r}, the part before the first '_')")
     data.add_argument("--num-workers", type=int, default=S, help="data loader processes (0: load in the training process)")
     data.add_argument("--preview-images", type=int, default=S, help=f"validation images drawn with predictions every epoch (default: {D.preview_images})")
 

@@ -230,10 +230,12 @@ class SegmentationFolder(torch.utils.data.Dataset):
     (fork shares it copy-on-write) instead of each filling, and then losing, a private copy.
     """
 
-    def __init__(self, root, split: str = "train", transform=None, mean=IMAGENET_MEAN, std=IMAGENET_STD, cache_bytes: int = 2 << 30):
+    def __init__(self, root, split: str = "train", transform=None, mean=IMAGENET_MEAN, std=IMAGENET_STD, cache_bytes: int = 2 << 30,
+                 samples: list[Sample] | None = None):
         self.root, self.split, self.transform = Path(root), split, transform
         self.classes = read_classes(self.root)
-        self.samples = list_samples(self.root, split)
+        # `samples`: a chosen list (a group split, data/groups.py) instead of the split folder's files.
+        self.samples = list_samples(self.root, split) if samples is None else samples
         self.mean, self.std = tuple(mean), tuple(std)
         self.cache_bytes = cache_bytes
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}

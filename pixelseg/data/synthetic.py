@@ -134,18 +134,27 @@ def render_scene(seed: int, height: int = 128, width: int = 128) -> tuple[np.nda
     return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8), mask, shapes
 
 
-def generate_dataset(out: str | Path, train: int = 320, val: int = 80, size: int = 128, seed: int = 0, progress: bool = True) -> Path:
+def generate_dataset(out: str | Path, train: int = 320, val: int = 80, size: int = 128, seed: int = 0, progress: bool = True,
+                     foreground: str | None = None) -> Path:
     """Write a synthetic set in the folder format (classes.txt, images/<split>, masks/<split>).
 
+    foreground: one class name ("disc", ...) for a two-class set of the same scenes: background, and
+        that class; the other shapes are background (a foreground-versus-everything-else problem,
+        for binary models). None: all five classes.
     A manifest records the arguments; a folder already holding the same set is left as it is.
     """
     out = Path(out)
+    if foreground is not None and foreground not in CLASSES[1:]:
+        raise ValueError(f"foreground must be one of {', '.join(CLASSES[1:])}, got {foreground!r}")
     manifest = {"generator": "pixelseg.data.synthetic", "version": 1, "train": train, "val": val, "size": size, "seed": seed}
+    if foreground is not None:
+        manifest["foreground"] = foreground
     manifest_path = out / "synthetic.json"
     if manifest_path.is_file() and json.loads(manifest_path.read_text()) == manifest:
         return out
+    classes = CLASSES if foreground is None else ("background", foreground)
     (out / "classes.txt").parent.mkdir(parents=True, exist_ok=True)
-    (out / "classes.txt").write_text("\n".join(CLASSES) + "\n")
+    (out / "classes.txt").write_text("\n".join(classes) + "\n")
     jobs = [("train", i) for i in range(train)] + [("val", i) for i in range(val)]
     for split in ("train", "val"):
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
@@ -154,6 +163,8 @@ def generate_dataset(out: str | Path, train: int = 320, val: int = 80, size: int
     for split, i in tqdm(jobs, desc="generating scenes", disable=not progress, unit="img"):
         scene_seed = seed * 1_000_003 + (i if split == "train" else 500_000 + i)
         image, mask, _ = render_scene(scene_seed, size, size)
+        if foreground is not None:
+            mask = (mask == CLASSES.index(foreground)).astype(np.uint8)
         Image.fromarray(image).save(out / "images" / split / f"{i:05d}.png")
         Image.fromarray(mask).save(out / "masks" / split / f"{i:05d}.png")
     manifest_path.write_text(json.dumps(manifest))

@@ -3,6 +3,9 @@
 A checkpoint is a dict saved with torch.save:
 
     model        {"name", "num_classes", "in_channels", "options"}: create_model's arguments
+                 (num_classes = the output maps: 1 for a binary model)
+    mode         "multiclass" (a map per class, softmax) or "binary" (one map, sigmoid; classes
+                 still [background, foreground]); absent from checkpoints older than it: multiclass
     state_dict   the weights
     classes      class names, index order
     mean, std    input normalisation
@@ -33,6 +36,7 @@ import torch
 from pixelseg.bundled import bundled_names, bundled_path
 from pixelseg.errors import PixelsegError
 from pixelseg.models.registry import create_model
+from pixelseg.runtime.outputs import mode_of
 from pixelseg.temporary import atomic_file
 
 
@@ -61,6 +65,7 @@ def checkpoint_payload(model: torch.nn.Module, classes: list[str], mean, std, **
     return {
         "format": "pixelseg-checkpoint-1",
         "model": model.pixelseg_config,
+        "mode": mode_of(model.pixelseg_config["num_classes"]),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "classes": list(classes),
         "mean": list(mean),
@@ -105,6 +110,17 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != "pixelseg-checkpoint-1":
         raise PixelsegError(f"{path}: not a pixelseg checkpoint")
     return checkpoint
+
+
+def checkpoint_mode(checkpoint: dict) -> str:
+    """"multiclass" or "binary": the mode the checkpoint records (none recorded: multiclass), checked
+    against its model's output maps (one map is binary, see runtime.outputs)."""
+    recorded = checkpoint.get("mode", "multiclass")
+    maps = checkpoint["model"]["num_classes"]
+    if recorded != mode_of(maps):
+        raise PixelsegError(f"checkpoint records mode {recorded!r} but its model has {maps} output map{'s' * (maps != 1)} "
+                            f"(a binary model has one, a multiclass model one per class)")
+    return recorded
 
 
 def model_from_checkpoint(checkpoint: dict) -> torch.nn.Module:

@@ -13,17 +13,19 @@ from pathlib import Path
 
 import yaml
 
+from pixelseg.data.groups import DEFAULT_GROUP_BY, group_pattern
 from pixelseg.data.transforms import AugmentConfig
 from pixelseg.engine.schedules import SCHEDULES
 from pixelseg.errors import PixelsegError
 from pixelseg.losses import LOSSES
+from pixelseg.runtime.outputs import MODES
 from pixelseg.runtime.precision import PRECISIONS
 from pixelseg.temporary import write_text_atomically
 
 OPTIMIZERS = ("adamw", "sgd")
 # The TrainConfig fields with a fixed set of values, written once: check() and `pixelseg train`'s
 # flags (cli/train.py) both take them from here.
-CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES, "precision": PRECISIONS}
+CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES, "precision": PRECISIONS, "mode": MODES}
 
 
 class ConfigError(PixelsegError):
@@ -36,6 +38,9 @@ class TrainConfig:
     out: str = "runs/train"
     model: str = "unet"
     model_options: dict = field(default_factory=dict)
+    # multiclass: one output map per class and a softmax; binary: one map and a sigmoid, for a data
+    # set of two classes (background, one foreground), with the loss's binary mode (BCE, Dice).
+    mode: str = "multiclass"
     # How long: at most `epochs` epochs and at most `time_budget` minutes of wall-clock time (training
     # + validation), whichever ends first; None = no limit of that kind (one of them must be set).
     epochs: int | None = 10
@@ -60,6 +65,10 @@ class TrainConfig:
     shuffle: bool = True
     train_split: str = "train"
     val_split: str = "val"
+    # Hold whole groups out (data/groups.py): validate on the images of these groups, from both splits,
+    # and train on the rest of train_split. None: train_split and val_split as they are.
+    val_groups: list | None = None
+    group_by: str = DEFAULT_GROUP_BY   # a sample's group: this regex on its id (CamVid: the sequence)
     precision: str = "fp32"            # fp32 | bf16 (CPU or CUDA autocast) | fp16 (CUDA, with a GradScaler)
     channels_last: bool = True
     freeze_bn: bool = False            # BatchNorm uses and keeps its running statistics (small batches, DDP on CPU)
@@ -67,6 +76,9 @@ class TrainConfig:
     device: str = "auto"
     num_workers: int = 0
     seed: int = 0
+    # Distillation (engine/distill.py): a teacher's probabilities as a second target, weighted.
+    teacher: str | None = None         # a checkpoint, a bundled model's name, "mediapipe" or "mediapipe-landscape"
+    distill_weight: float = 0.5
     preview_images: int = 4            # validation images drawn with their predictions every epoch
     # The long side (pixels) the trained network is meant to see, recorded in its checkpoints; evaluate,
     # predict, apply and serve resize to it unless told otherwise. None: each image at its own size.
@@ -114,6 +126,16 @@ class TrainConfig:
                 raise ConfigError(f"{key} must be positive, got {value!r}")
         if self.warmup_steps < 0 or self.weight_decay < 0 or self.num_workers < 0:
             raise ConfigError("warmup_steps, weight_decay and num_workers cannot be negative")
+        if self.val_groups is not None:
+            if not isinstance(self.val_groups, list) or not self.val_groups or not all(isinstance(g, str) and g for g in self.val_groups):
+                raise ConfigError(f"val_groups must be a list of group names, got {self.val_groups!r}")
+            group_pattern(self.group_by)
+        if self.teacher is not None:
+            if not self.distill_weight > 0:
+                raise ConfigError(f"distill_weight must be positive, got {self.distill_weight!r}")
+            from pixelseg.engine.distill import check_teacher  # loads checkpoints: only when asked for
+
+            check_teacher(self.teacher)
         self._check_model()
         return self
 

@@ -14,14 +14,21 @@ What changes under DDP (see engine/trainer.py):
   - validation is sharded too, and the confusion matrices are summed across ranks before any score
     is computed (a mean of per-rank mIoUs would be wrong, as a mean of per-batch ones is);
   - only rank 0 writes files and prints.
+
+`predict`, `apply` and `evaluate` join the same process group (inference/shards.py), each rank
+working on its own share of the inputs.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
+from typing import Iterator, Sequence, TypeVar
 
 import torch
 import torch.distributed as dist
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,12 @@ class DistInfo:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    def shard(self, items: Sequence[T]) -> list[T]:
+        """This rank's share of `items`: every world_size-th one from position `rank`. The shares of
+        all ranks are disjoint and together are `items`, each exactly once (no padding with repeats,
+        unlike DistributedSampler), so sums over ranks count every item once."""
+        return list(items[self.rank :: self.world_size])
+
 
 def setup(device: torch.device) -> DistInfo:
     """Join the process group torchrun describes in the environment; a world of one without it."""
@@ -53,6 +66,19 @@ def setup(device: torch.device) -> DistInfo:
     return info
 
 
+@contextlib.contextmanager
+def process_group(device: torch.device) -> Iterator[DistInfo]:
+    """`setup(device)` for the block; the group is left after it, unless it was joined before the
+    block began (by a caller that keeps using it, such as a test)."""
+    owns_group = not (dist.is_available() and dist.is_initialized())
+    world = setup(device)
+    try:
+        yield world
+    finally:
+        if owns_group:
+            cleanup()
+
+
 def local_device(device: torch.device) -> torch.device:
     """Under torchrun with GPUs, each process takes the GPU of its LOCAL_RANK ("cuda" -> "cuda:1")."""
     if device.type == "cuda" and device.index is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -66,9 +92,15 @@ def cleanup() -> None:
 
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
-    """Sum over ranks in place (no-op in a world of one); returns the tensor."""
+    """Sum over ranks in place (no-op in a world of one); returns the tensor. NCCL reduces GPU tensors
+    only, so a CPU tensor (inference's confusion matrix) takes a round trip through this rank's GPU."""
     if dist.is_available() and dist.is_initialized():
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        if dist.get_backend() == "nccl" and tensor.device.type != "cuda":
+            on_gpu = tensor.to(torch.device("cuda", torch.cuda.current_device()))
+            dist.all_reduce(on_gpu, op=dist.ReduceOp.SUM)
+            tensor.copy_(on_gpu)
+        else:
+            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
 
 

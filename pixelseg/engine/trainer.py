@@ -2,7 +2,7 @@
 train_one_epoch, validate, save_epoch), the pieces below it in that order.
 
     data folder -> SegmentationFolder + joint augmentation -> model (registry)
-    -> loss (ce | dice | ce+dice | focal; 255 ignored) -> AdamW or SGD, warm-up + poly/cosine
+    -> loss (ce | dice | ce+dice | focal; 255 ignored; multiclass or binary mode) -> AdamW or SGD, warm-up + poly/cosine
     -> every epoch: validation confusion matrix -> metrics.csv, TensorBoard, curves.png,
        predictions/epoch_XXX.png, best.pt, last.pt
     until --epochs, --time-budget or --patience ends it.
@@ -31,16 +31,19 @@ from tqdm import tqdm
 
 from pixelseg.data.collate import pad_collate
 from pixelseg.data.folder import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, SegmentationFolder, normalize
+from pixelseg.data.groups import group_split
 from pixelseg.data.transforms import AugmentConfig, train_transform
 from pixelseg.engine import distributed
-from pixelseg.engine.checkpoint import atomic_save, checkpoint_payload, load_checkpoint, rng_state, set_rng_state
+from pixelseg.engine.checkpoint import atomic_save, checkpoint_mode, checkpoint_payload, load_checkpoint, rng_state, set_rng_state
 from pixelseg.engine.config import ConfigError, TrainConfig, write_config
+from pixelseg.engine.distill import Teacher, distillation_loss, load_teacher
 from pixelseg.engine.evaluator import evaluate
 from pixelseg.engine.schedules import lr_factor, step_progress
 from pixelseg.errors import DataError, TrainingError
 from pixelseg.losses import build_loss
 from pixelseg.models.registry import create_model
 from pixelseg.runtime.device import resolve_device
+from pixelseg.runtime.outputs import class_ids, mode_of, output_maps
 from pixelseg.runtime.precision import autocast
 from pixelseg.temporary import remove_stale_temporaries, write_text_atomically
 from pixelseg.viz.plots import plot_curves, prediction_grid
@@ -71,13 +74,8 @@ def train(config: TrainConfig, progress: bool = True, resume: bool = False, on_e
     """
     config.check()
     device = distributed.local_device(resolve_device(config.device))
-    owns_group = not (torch.distributed.is_available() and torch.distributed.is_initialized())
-    world = distributed.setup(device)
-    try:
+    with distributed.process_group(device) as world:
         return _train(config, device, world, progress and world.is_main, resume, on_epoch_end)
-    finally:
-        if owns_group:
-            distributed.cleanup()
 
 
 def _train(config: TrainConfig, device: torch.device, world: distributed.DistInfo, progress: bool, resume: bool, on_epoch_end) -> dict:
@@ -173,6 +171,8 @@ def train_one_epoch(parts: "Parts", loader, config: TrainConfig, device: torch.d
         with autocast(device, config.precision):
             logits = parts.model(images)                                             # (B, C, H, W)
         loss = parts.loss_fn(logits, masks)
+        if parts.teacher is not None:
+            loss = loss + config.distill_weight * distillation_loss(logits, parts.teacher(images))
         parts.optimizer.zero_grad(set_to_none=True)
         parts.scaler.scale(loss).backward()
         if config.grad_clip:
@@ -218,7 +218,7 @@ def validate(parts: "Parts", data: "Data", config: TrainConfig, device: torch.de
     """(scores, validation loss) over the whole split, the ranks' shards summed; timed for the budget."""
     started = time.perf_counter()
     confusion, val_loss = evaluate(parts.raw_model, data.val_loader, data.train_set.num_classes, device, config.precision, parts.loss_fn,
-                                   progress, config.channels_last, all_ranks=True)
+                                   progress, config.channels_last, all_ranks=True, input_size=config.input_size)
     budget.validated(time.perf_counter() - started)
     if val_loss is not None and not math.isfinite(val_loss):
         raise TrainingError(non_finite_message(val_loss, epoch, None, out))
@@ -276,8 +276,14 @@ class Data:
 def build_data(config: TrainConfig, world: distributed.DistInfo) -> Data:
     """Both splits, every file read and checked before the first step (a bad mask fails now, not in
     epoch 7), and their loaders for this rank."""
-    train_set = SegmentationFolder(config.data, config.train_split, transform=augmentation(config.augment))
-    val_set = SegmentationFolder(config.data, config.val_split)
+    train_samples = val_samples = None
+    if config.val_groups:
+        train_samples, val_samples = group_split(config.data, config.train_split, config.val_split, config.val_groups, config.group_by)
+    train_set = SegmentationFolder(config.data, config.train_split, transform=augmentation(config.augment), samples=train_samples)
+    if config.mode == "binary" and train_set.num_classes != 2:
+        raise ConfigError(f"binary mode (--binary) needs a data set of two classes, background and one foreground; "
+                          f"{train_set.root / 'classes.txt'} has {train_set.num_classes}: {', '.join(train_set.classes)}")
+    val_set = SegmentationFolder(config.data, config.val_split, samples=val_samples)
     for dataset, purpose in ((train_set, "nothing to learn from"), (val_set, "no score to keep a best.pt by")):
         dataset.check_all()
         # All ignore trains on a loss of 0 and validates to an mIoU of nan, silently: refuse it.
@@ -299,7 +305,7 @@ def build_data(config: TrainConfig, world: distributed.DistInfo) -> Data:
     )
     # Validation: a plain shard per rank (every world_size-th image), no padding with repeats, so each
     # image is counted exactly once when the ranks' confusion matrices are summed.
-    val_indices = list(range(world.rank, len(val_set), world.world_size))
+    val_indices = world.shard(range(len(val_set)))
     val_loader = torch.utils.data.DataLoader(torch.utils.data.Subset(val_set, val_indices), batch_size=config.batch_size,
                                              collate_fn=pad_collate, num_workers=config.num_workers)
     return Data(train_set, val_set, train_sampler, train_loader, val_loader, val_indices, generator)
@@ -312,11 +318,12 @@ class Parts:
     loss_fn: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
+    teacher: Teacher | None = None   # distillation's second target (engine/distill.py)
 
 
 def build_parts(config: TrainConfig, device: torch.device, world: distributed.DistInfo, train_set: SegmentationFolder) -> Parts:
     """The model (DDP-wrapped under torchrun), the loss, the optimizer and fp16's GradScaler."""
-    model = create_model(config.model, train_set.num_classes, **config.model_options)
+    model = create_model(config.model, output_maps(train_set.num_classes, config.mode), **config.model_options)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(device, memory_format=memory_format)
     if config.sync_bn and world.enabled:
@@ -325,10 +332,13 @@ def build_parts(config: TrainConfig, device: torch.device, world: distributed.Di
     if world.enabled:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     # The dataset checked every mask once (build_data): the loss need not check the targets again each step.
-    loss_fn = build_loss(config.loss, class_weights(config, train_set), weights=config.loss_weights, gamma=config.focal_gamma,
+    loss_fn = build_loss(config.loss, class_weights(config, train_set), mode=config.mode, weights=config.loss_weights, gamma=config.focal_gamma,
                          smooth=config.dice_smooth, check_targets=False).to(device)
     scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
-    return Parts(model, raw_model, loss_fn, build_optimizer(config, raw_model), scaler)
+    teacher = None
+    if config.teacher is not None:
+        teacher = load_teacher(config.teacher, train_set.classes, train_set.mean, train_set.std, device, config.precision)
+    return Parts(model, raw_model, loss_fn, build_optimizer(config, raw_model), scaler, teacher)
 
 
 @dataclass
@@ -357,6 +367,9 @@ def restore(path: Path, parts: Parts, data: Data, world: distributed.DistInfo) -
     classes = data.train_set.classes
     if state.get("classes") != classes:
         raise DataError(f"{data.train_set.root}: classes {classes} differ from the run's {state.get('classes')}")
+    asked = mode_of(parts.raw_model.pixelseg_config["num_classes"])
+    if checkpoint_mode(state) != asked:
+        raise ConfigError(f"{path}: the run trains a {checkpoint_mode(state)} model; it cannot continue as a {asked} one (leave the mode as it was)")
     parts.raw_model.load_state_dict(state["state_dict"])
     parts.optimizer.load_state_dict(state["optimizer"])
     if "scaler" in state:
@@ -537,5 +550,5 @@ def draw_previews(model, previews, device, config: TrainConfig, path: Path) -> N
         x = normalize(torch.from_numpy(image).permute(2, 0, 1), IMAGENET_MEAN, IMAGENET_STD)[None]  # (1, 3, H, W)
         with autocast(device, config.precision):
             logits = model(x.to(device))                                                          # (1, C, H, W)
-        predictions.append(logits[0].argmax(0).cpu().numpy())
+        predictions.append(class_ids(logits[0]).cpu().numpy())
     prediction_grid([i for i, _ in previews], [m for _, m in previews], predictions, path)

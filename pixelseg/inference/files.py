@@ -23,11 +23,12 @@ from tqdm import tqdm
 
 from pixelseg.data.folder import load_image
 from pixelseg.errors import DataError, PixelsegError
-from pixelseg.inference.atomic import atomic_dir, save_image
+from pixelseg.inference.atomic import atomic_dir, save_image, unfinished
 from pixelseg.temporary import remove_stale_temporaries
 from pixelseg.inference.inputs import split_media
 from pixelseg.inference.predictor import Runtime
 from pixelseg.inference.video_io import VideoReader, VideoWriter
+from pixelseg.runtime.outputs import class_probabilities
 from pixelseg.viz.palette import mask_to_palette_image, overlay
 
 # A buffer of decoded images waiting for same-size partners is flushed past this many batches' worth.
@@ -49,40 +50,51 @@ def video_outputs(out: Path, path: Path, probabilities: bool) -> list[Path]:
     return [out / name for name in names]
 
 
+def planned_outputs(paths: list[Path], out: Path, classes: list[str], probabilities: bool = False) -> dict[Path, list[Path]]:
+    """Every input -> the outputs predict writes for it in `out` (see the module docstring); a
+    PixelsegError when an output would overwrite an input."""
+    images, videos = split_media([Path(p) for p in paths])
+    planned = {p: image_outputs(out, p.stem, classes, probabilities) for p in images}
+    planned.update({p: video_outputs(out, p, probabilities) for p in videos})
+    _refuse_overwriting_inputs(list(planned), planned)
+    return planned
+
+
 def predict_files(predictor: Runtime, paths: list[Path], out: Path, progress: bool = True, probabilities: bool = False,
-                  batch_size: int = 1, on_error: Callable[[Path, DataError], None] | None = None, skip_existing: bool = False) -> list[Path]:
+                  batch_size: int = 1, on_error: Callable[[Path, DataError], None] | None = None, skip_existing: bool = False,
+                  desc: str = "predict") -> list[Path]:
     """Segment every image and video in `paths` into `out`; returns the mask paths (a video's: its masks folder), in input order.
 
     on_error: an input that cannot be read (a DataError: unreadable image, damaged video) is passed
         to on_error(path, error) and skipped, and the rest are done; without it the error stops the
         run. Either way a failed input leaves no output, and `out` is made only for the first one.
-    skip_existing: an input whose outputs are all there already is not done again (they were
-        written atomically, so they are whole): a run that was killed continues where it stopped.
+    skip_existing: an input whose outputs are all there and whole already (atomic.unfinished) is not
+        done again: a run that was killed continues where it stopped.
+    desc: the progress bar's name (under torchrun, with the rank: inference.shards.progress_label).
     """
     out = Path(out)
     paths = [Path(p) for p in paths]
     images, videos = split_media(paths)
-    planned = {p: image_outputs(out, p.stem, predictor.classes, probabilities) for p in images}
-    planned.update({p: video_outputs(out, p, probabilities) for p in videos})
-    _refuse_overwriting_inputs(paths, planned)
+    planned = planned_outputs(paths, out, predictor.classes, probabilities)
     made_out = not out.exists()
     try:
-        return _predict_files(predictor, paths, planned, images, videos, out, progress, probabilities, batch_size, on_error, skip_existing)
+        return _predict_files(predictor, paths, planned, images, videos, out, progress, probabilities, batch_size, on_error, skip_existing, desc)
     finally:
         if made_out and out.is_dir() and not any(out.iterdir()):  # every input failed: no empty folder either
             out.rmdir()
 
 
-def _predict_files(predictor, paths, planned, images, videos, out, progress, probabilities, batch_size, on_error, skip_existing) -> list[Path]:
+def _predict_files(predictor, paths, planned, images, videos, out, progress, probabilities, batch_size, on_error, skip_existing, desc) -> list[Path]:
     remove_stale_temporaries(out, [o for outputs in planned.values() for o in outputs])
     written: dict[Path, Path] = {}
     if skip_existing:
-        done = [p for p, outputs in planned.items() if all(o.exists() for o in outputs)]
+        left = set(unfinished(planned))
+        done = [p for p in planned if p not in left]
         written.update({p: planned[p][0] if p in images else planned[p][1] for p in done})
         images, videos = [p for p in images if p not in written], [p for p in videos if p not in written]
-    with tqdm(total=len(images), desc="predict", disable=not progress or not images, unit="img") as bar:
+    with tqdm(total=len(images), desc=desc, disable=not progress or not images, unit="img") as bar:
         for path, image, logits in _batched(predictor, images, batch_size, on_error):
-            written[path] = _write_image_outputs(out, path.stem, image, logits, predictor.classes, probabilities)
+            written[path] = _write_image_outputs(out, path.stem, image, logits, predictor, probabilities)
             bar.update(1)
     for path in videos:
         try:
@@ -133,19 +145,20 @@ def _batched(predictor: Runtime, paths: list[Path], batch_size: int, on_error=No
         yield from run(shape)
 
 
-def _write_image_outputs(out: Path, stem: str, image: np.ndarray, logits: torch.Tensor, classes: list[str], probabilities: bool) -> Path:
-    mask = logits.argmax(0).to(torch.uint8).numpy()  # (H, W): logits are already at the image's size
+def _write_image_outputs(out: Path, stem: str, image: np.ndarray, logits: torch.Tensor, predictor: Runtime, probabilities: bool) -> Path:
+    mask = predictor.class_ids(logits).numpy()  # (H, W): logits are already at the image's size
     mask_path = save_image(mask_to_palette_image(mask), out / f"{stem}.png")
     save_image(overlay(image, mask), out / f"{stem}_overlay.jpg", quality=90)
     if probabilities:
-        for name, grey in zip(classes, probability_images(logits)):
+        for name, grey in zip(predictor.classes, probability_images(logits)):
             save_image(grey, out / f"{stem}_prob_{safe_name(name)}.png")
     return mask_path
 
 
 def probability_images(logits: torch.Tensor) -> np.ndarray:
-    """Logits (C, H, W) -> softmax probabilities as uint8 (C, H, W), 255 = 1.0."""
-    return (logits.softmax(0) * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
+    """Logits (C, H, W) -> class probabilities as uint8 (K, H, W), 255 = 1.0: the softmax, or a binary
+    model's 1 - σ and σ (runtime.outputs)."""
+    return (class_probabilities(logits) * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
 
 
 def segmented_frames(predictor: Runtime, video: VideoReader, batch_size: int = 1, progress: bool = True,
@@ -178,7 +191,7 @@ def predict_video(predictor: Runtime, path: Path, out: Path, progress: bool = Tr
     with VideoReader(path) as video, VideoWriter(overlay_path, video.info, audio_from=path if video.has_audio else None) as writer, \
             atomic_dir(masks_path) as masks_tmp, (atomic_dir(rest[0]) if rest else contextlib.nullcontext()) as probs_tmp:
         for index, (frame, logits) in enumerate(segmented_frames(predictor, video, batch_size, progress, desc=path.name)):
-            mask = logits.argmax(0).to(torch.uint8).numpy()
+            mask = predictor.class_ids(logits).numpy()
             writer.write(overlay(frame, mask))
             mask_to_palette_image(mask).save(masks_tmp / f"{index:06d}.png")  # the folder is renamed whole
             if probs_tmp is not None:

@@ -1,8 +1,9 @@
 """Export to ONNX, and check the export against PyTorch before it is kept.
 
 The .onnx file is self-contained: besides the graph (normalised images (B, 3, H, W) float32 ->
-logits (B, C, H, W), batch, height and width dynamic) its metadata holds the class names, the input
-normalisation and the model's record, so `OnnxPredictor` needs nothing else.
+logits (B, C, H, W), batch, height and width dynamic; C = 1 for a binary model) its metadata holds
+the class names, the input normalisation, the model's record and its mode, so `OnnxPredictor` needs
+nothing else.
 
 Models pad inside to a multiple of their stride. The exporter (torch.export, "dynamo") traces the
 padding symbolically only if the example input needs some: traced on a multiple of 32 the padding
@@ -24,6 +25,7 @@ from pixelseg.data.folder import normalize
 from pixelseg.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from pixelseg.errors import PixelsegError
 from pixelseg.inference.atomic import atomic_path
+from pixelseg.runtime.outputs import class_ids
 
 FORMAT = "pixelseg-onnx-1"
 # torch's exporter writes opset 18 natively; older ones go through onnx's version converter, which
@@ -34,7 +36,8 @@ INPUT_NAME, OUTPUT_NAME = "images", "logits"
 MIN_SIDE = 32
 # (batch, height, width) the check runs: odd sizes that need padding, and a multiple of 32.
 CHECK_SHAPES = ((1, 97, 131), (2, 256, 256), (1, 33, 64))
-# Acceptance: logits within this (absolute) and the same argmax on at least this share of pixels.
+# Acceptance: logits within this (absolute) and the same class (argmax, or a binary model's σ > 0.5)
+# on at least this share of pixels.
 LOGIT_TOLERANCE = 1e-3
 ARGMAX_AGREEMENT = 0.999
 
@@ -45,7 +48,7 @@ class ExportCheck:
 
     shapes: list[tuple[int, int, int]]
     max_abs_diff: float        # largest |logit difference| over every pixel, class and shape
-    argmax_agreement: float    # share of pixels with the same class
+    argmax_agreement: float    # share of pixels with the same class (a binary model's: the same side of σ = 0.5)
 
     @property
     def passed(self) -> bool:
@@ -118,6 +121,7 @@ def _write_metadata(path: Path, checkpoint: dict) -> None:
         "mean": json.dumps(list(checkpoint["mean"])),
         "std": json.dumps(list(checkpoint["std"])),
         "model": json.dumps(checkpoint["model"]),
+        "mode": json.dumps(checkpoint.get("mode", "multiclass")),
         "inference": json.dumps(checkpoint.get("inference") or {}),
     }
     del graph.metadata_props[:]
@@ -174,6 +178,6 @@ def check_onnx(model: torch.nn.Module, path: str | Path, mean, std, shapes=CHECK
         if got.shape != expected.shape:
             return ExportCheck(list(shapes), float("inf"), 0.0)
         worst = max(worst, float(np.abs(got - expected).max()))
-        same += int((got.argmax(1) == expected.argmax(1)).sum())
+        same += int((class_ids(torch.from_numpy(got)) == class_ids(torch.from_numpy(expected))).sum())  # argmax, or σ > 0.5
         total += got.shape[0] * got.shape[2] * got.shape[3]
     return ExportCheck([tuple(s) for s in shapes], worst, same / total)

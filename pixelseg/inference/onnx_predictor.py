@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from pixelseg.errors import PixelsegError
 from pixelseg.inference.onnx import INPUT_NAME, MIN_SIDE, OUTPUT_NAME, open_session, read_metadata
 from pixelseg.inference.predictor import Runtime
+from pixelseg.runtime.outputs import mode_of
 
 
 class OnnxPredictor(Runtime):
@@ -26,8 +27,8 @@ class OnnxPredictor(Runtime):
     runtime = "onnx"
 
     def __init__(self, session, classes: list[str], mean, std, window=None, flip: bool = False, max_size=None, input_size=None,
-                 refine: str = "none"):
-        super().__init__(classes, mean, std, window, flip, max_size, input_size, refine)
+                 refine: str = "none", threshold: float | None = None, mode: str = "multiclass"):
+        super().__init__(classes, mean, std, window, flip, max_size, input_size, refine, threshold, mode)
         self.session = session
         self.device, self.precision = torch.device("cpu"), "fp32"  # what ONNX Runtime runs here (for GET /api/model)
 
@@ -37,7 +38,7 @@ class OnnxPredictor(Runtime):
         meta = read_metadata(path, session)
         # The checkpoint's "inference" settings travel in the metadata; options given override them.
         options = {**meta["inference"], **{k: v for k, v in options.items() if v is not None}}
-        return cls(session, meta["classes"], meta["mean"], meta["std"], **options)
+        return cls(session, meta["classes"], meta["mean"], meta["std"], mode=mode_of(meta["model"]["num_classes"]), **options)
 
     @classmethod
     def from_checkpoint(cls, path, device="auto", precision: str = "fp32", threads: int | None = None, **options) -> "OnnxPredictor":

@@ -9,10 +9,11 @@ import torch
 import torch.nn.functional as F
 
 from pixelseg.data.folder import normalize
-from pixelseg.engine.checkpoint import inference_settings, load_checkpoint, model_from_checkpoint
+from pixelseg.engine.checkpoint import checkpoint_mode, inference_settings, load_checkpoint, model_from_checkpoint
 from pixelseg.errors import PixelsegError
 from pixelseg.inference.refine import REFINEMENTS, refined_log_probabilities
 from pixelseg.runtime.device import resolve_device
+from pixelseg.runtime.outputs import DEFAULT_THRESHOLD, MODES, check_threshold, class_ids, class_probabilities, mode_of
 from pixelseg.runtime.precision import autocast
 from pixelseg.runtime.sliding import predict_logits
 
@@ -22,16 +23,22 @@ class Runtime:
     normalising, sliding windows, flip TTA, refinement, batching) and the answers built on it. A
     runtime provides `forward`: Predictor runs a torch module, OnnxPredictor
     (inference.onnx_predictor) an exported graph in ONNX Runtime. The options are Predictor's.
+
+    mode: "multiclass" or "binary" (one output map; see runtime.outputs). Logits become class
+    probabilities and class ids through `class_probabilities` and `class_ids` only, so both modes
+    give the same kinds of answer (a binary model's classes are [background, foreground]).
     """
 
     runtime = "none"
 
     def __init__(self, classes: list[str], mean, std, window: tuple[int, int] | None = None, flip: bool = False,
-                 max_size: int | None = None, input_size: int | None = None, refine: str = "none"):
+                 max_size: int | None = None, input_size: int | None = None, refine: str = "none", threshold: float | None = None,
+                 mode: str = "multiclass"):
         self.classes, self.mean, self.std = list(classes), tuple(mean), tuple(std)
         self.window, self.flip = window, flip  # sliding-window size (H, W) and flip TTA, see runtime.sliding
         self.max_size, self.input_size = max_size, input_size
         self.refine = check_refine(refine)
+        self.mode, self.threshold = mode, resolve_threshold(threshold, mode, len(self.classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The network alone: normalised (B, 3, h, w) float32 -> logits (B, C, h', w')."""
@@ -72,17 +79,25 @@ class Runtime:
         """Logits (C, H, W) float32 at the image's own size. Image: RGB uint8 (H, W, 3)."""
         return self.logits_batch(image[None])[0]
 
+    def class_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits (C, H, W) or (B, C, H, W) from this runtime -> class probabilities (one per class name)."""
+        return class_probabilities(logits)
+
+    def class_ids(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits (C, H, W) or (B, C, H, W) from this runtime -> class ids uint8: argmax, or σ > threshold (binary)."""
+        return class_ids(logits, DEFAULT_THRESHOLD if self.threshold is None else self.threshold)
+
     def predict_proba(self, image: np.ndarray) -> torch.Tensor:
-        """Class probabilities (C, H, W) float32, summing to 1 at every pixel."""
-        return self.logits(image).softmax(0)
+        """Class probabilities (C, H, W) float32, summing to 1 at every pixel (C = 2 for a binary model)."""
+        return self.class_probabilities(self.logits(image))
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         """Class ids (H, W) uint8."""
-        return self.logits(image).argmax(0).to(torch.uint8).numpy()
+        return self.class_ids(self.logits(image)).numpy()
 
     def predict_batch(self, images: Sequence[np.ndarray], batch_size: int = 8) -> list[np.ndarray]:
         """Class ids (H, W) uint8 for each image, images of any sizes; same-size images share forward passes."""
-        return [logits.argmax(0).to(torch.uint8).numpy() for logits in self.logits_many(images, batch_size)]
+        return [self.class_ids(logits).numpy() for logits in self.logits_many(images, batch_size)]
 
     def logits_many(self, images: Sequence[np.ndarray], batch_size: int = 8) -> list[torch.Tensor]:
         """Logits (C, H, W) for each image, in order; images are grouped by size into batches of up to `batch_size`."""
@@ -125,6 +140,8 @@ class Predictor(Runtime):
         refine: "none", or "guided": the probabilities brought back to the image's size by a guided
             filter on the photo (inference.refine), so edges follow the picture. Its logits are
             then log-probabilities.
+        threshold: binary models only: a pixel is foreground where σ(logit) > threshold (default
+            0.5); a multiclass model's mask is the argmax, and a threshold given for it is an error.
         A checkpoint's "inference" entry (e.g. input_size 320, refine "guided") sets the defaults of
         from_checkpoint; options given override it.
         precision: "fp32", or "bf16"/"fp16" autocast.
@@ -137,8 +154,9 @@ class Predictor(Runtime):
 
     def __init__(self, model: torch.nn.Module, classes: list[str], mean, std, device="auto", precision: str = "fp32",
                  window: tuple[int, int] | None = None, flip: bool = False, max_size: int | None = None, input_size: int | None = None,
-                 refine: str = "none"):
-        super().__init__(classes, mean, std, window, flip, max_size, input_size, refine)
+                 refine: str = "none", threshold: float | None = None):
+        maps = getattr(model, "pixelseg_config", {}).get("num_classes", len(classes))  # a registry model records its output maps
+        super().__init__(classes, mean, std, window, flip, max_size, input_size, refine, threshold, mode_of(maps))
         self.device, self.precision = resolve_device(device), precision
         self.model = model.to(self.device, memory_format=torch.channels_last).eval()
 
@@ -146,6 +164,7 @@ class Predictor(Runtime):
     def from_checkpoint(cls, path: str | Path, device="auto", precision: str = "fp32", **options) -> "Predictor":
         """`path`: a checkpoint file or a bundled model's name. Options left None take the checkpoint's "inference" entry."""
         checkpoint = load_checkpoint(path)
+        checkpoint_mode(checkpoint)  # the recorded mode and the model agree
         options = inference_settings(checkpoint, **options)
         return cls(model_from_checkpoint(checkpoint), checkpoint["classes"], checkpoint["mean"], checkpoint["std"], device, precision, **options)
 
@@ -153,6 +172,22 @@ class Predictor(Runtime):
         """The network alone: normalised (B, 3, h, w) float32 -> logits (B, C, h', w')."""
         with autocast(self.device, self.precision):
             return self.model(x.to(self.device, memory_format=torch.channels_last))
+
+
+def resolve_threshold(threshold: float | None, mode: str, num_classes: int) -> float | None:
+    """A binary model's threshold (None: the default 0.5); None for a multiclass model, which takes
+    the argmax: a threshold given for one is a PixelsegError, not quietly ignored."""
+    if mode not in MODES:
+        raise PixelsegError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "multiclass":
+        if threshold is not None:
+            raise PixelsegError(f"--threshold {threshold:g}: this model is multiclass ({num_classes} classes, one output map each) "
+                                "and its mask is their argmax; a threshold is for binary models (one output map, trained with --binary)")
+        return None
+    try:
+        return check_threshold(DEFAULT_THRESHOLD if threshold is None else threshold)
+    except ValueError as err:
+        raise PixelsegError(f"--threshold: {err}") from None
 
 
 def check_refine(refine: str) -> str:

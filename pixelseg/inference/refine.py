@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from pixelseg.runtime.outputs import class_probabilities, logits_from_probabilities
+
 REFINEMENTS = ("none", "guided")
 RADIUS = 4     # window half-side, pixels of the network's input
 EPS = 1e-3     # regulariser: brightness steps below about sqrt(EPS) = 3% are not followed (1e-3 scored best of 1e-2, 1e-3 on human_seg val)
@@ -56,10 +58,11 @@ def guided_upsample(guide_low: torch.Tensor, source_low: torch.Tensor, guide_hig
 
 def refined_log_probabilities(logits_low: torch.Tensor, images_low: torch.Tensor, images_high: torch.Tensor,
                               radius: int = RADIUS, eps: float = EPS) -> torch.Tensor:
-    """Logits (B, C, h, w) of images (B, 3, h, w) uint8 -> log-probabilities (B, C, H, W) at the size
-    of images_high (B, 3, H, W) uint8, refined along the photo's edges. Log-probabilities, so that
-    softmax gives the refined probabilities back and argmax the refined mask."""
-    probabilities = logits_low.float().softmax(1)
+    """Logits (B, C, h, w) of images (B, 3, h, w) uint8 -> logits (B, C, H, W) at the size of
+    images_high (B, 3, H, W) uint8, refined along the photo's edges: log-probabilities (multiclass)
+    or log-odds (binary, C = 1), so that class_probabilities gives the refined probabilities back
+    and class_ids the refined mask (runtime.outputs)."""
+    probabilities = class_probabilities(logits_low)                             # (B, K, h, w)
     refined = guided_upsample(grey(images_low), probabilities, grey(images_high), radius, eps)
     refined = refined.clamp_(min=1e-6)
-    return (refined / refined.sum(1, keepdim=True)).log_()
+    return logits_from_probabilities(refined / refined.sum(1, keepdim=True), logits_low.shape[1], eps=0.0)  # clamped above

@@ -131,6 +131,7 @@ def create_model(name: str, num_classes: int, in_channels: int = 3, **options) -
     """Build the architecture `name` for `num_classes` classes.
 
     Every model maps (B, in_channels, H, W) to logits (B, num_classes, H, W) for any H, W >= 32.
+    num_classes=1 is a binary model (one map, a sigmoid: runtime.outputs), never a one-class softmax.
     The model remembers how it was built in `model.pixelseg_config`, which checkpoints store.
     `pretrained` is left out of it: a checkpoint holds the trained weights, and rebuilding the
     model from it must not need the network.

@@ -37,7 +37,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -232,6 +231,9 @@ def model_info(predictor, extra: dict | None = None) -> dict:
     info = {
         "name": config.get("name", type(model).__name__ if model is not None else "unknown"),
         "options": config.get("options", {}),
+        # binary: one output map, a sigmoid; a pixel is class 1 where it exceeds the threshold
+        "mode": getattr(predictor, "mode", "multiclass"),
+        "threshold": getattr(predictor, "threshold", None),
         "classes": [{"id": i, "name": name, "color": "#%02x%02x%02x" % tuple(int(c) for c in PALETTE[i])} for i, name in enumerate(classes)],
         "input": {
             # pixelseg models are fully convolutional: by default each image runs at its own size
@@ -260,9 +262,10 @@ def create_app(predictor, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = 
     """The app for one model.
 
     Args:
-        predictor: anything with `.classes` and `.logits(image (H, W, 3) uint8) -> (C, H, W)` float32
-            torch logits, normally `inference.Predictor` (masks are their argmax, probabilities their
-            softmax, as its `predict` and `predict_proba`).
+        predictor: an `inference.Runtime` (normally `inference.Predictor`): `.classes`,
+            `.logits(image (H, W, 3) uint8) -> (C, H, W)` float32 torch logits, and `.class_ids` /
+            `.class_probabilities` on them (argmax and softmax, or a binary model's threshold and
+            sigmoid), as its `predict` and `predict_proba`.
         max_bytes: the largest request body (413 above it, unread).
         max_pixels: the most pixels (W·H) an uploaded image may have (413 above it, undecoded).
         max_jobs: requests decoding / applying effects / encoding at once (memory); the model
@@ -352,7 +355,7 @@ def create_app(predictor, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = 
             with jobs:
                 picture = decode_image(data, "image", max_pixels)
                 logits, inference_ms, cached = infer(data, picture)
-                mask = logits.argmax(0).to(torch.uint8).numpy()  # as Predictor.predict
+                mask = predictor.class_ids(logits).numpy()  # as Predictor.predict
                 headers = _timing_headers(inference_ms, x_image_size=f"{mask.shape[1]}x{mask.shape[0]}", x_cache="hit" if cached else "miss")
                 if format == "json":
                     return Response(_mask_json(mask, classes, inference_ms), media_type="application/json", headers=headers)
@@ -404,7 +407,7 @@ def create_app(predictor, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = 
                     probabilities, inference_ms, source = (ids[None] == np.arange(num_classes)[:, None, None]).astype(np.float32), None, "upload"
                 else:
                     logits, inference_ms, cached = infer(data, picture)
-                    probabilities, source = logits.softmax(0), "model"  # as Predictor.predict_proba
+                    probabilities, source = predictor.class_probabilities(logits), "model"  # as Predictor.predict_proba
                 start = time.perf_counter()
                 body = encode(apply_probabilities(fx, matte, picture, probabilities))
                 extra = {"x_cache": "hit" if cached else "miss"} if mask_data is None else {}

@@ -141,7 +141,7 @@ def add_live_route(app, predictor, infer_lock: threading.Lock, targets, open_ima
         frame = decode(data)
         with infer_lock:  # one model, one forward pass at a time (shared with /api/segment)
             logits = predictor.logits(frame)
-        out = settings.effect(frame, settings.matte(logits.softmax(0), frame))
+        out = settings.effect(frame, settings.matte(predictor.class_probabilities(logits), frame))
         buffer = io.BytesIO()
         Image.fromarray(out).save(buffer, format="JPEG", quality=JPEG_QUALITY)
         return buffer.getvalue()

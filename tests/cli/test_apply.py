@@ -61,6 +61,25 @@ def test_video_out_has_the_inputs_frames_size_and_rate(checkpoint, tmp_path):
     assert not list(tmp_path.glob(".*"))
 
 
+def test_skip_existing_does_only_the_missing_and_torn_outputs(checkpoint, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for name in ("a", "b", "c", "d"):
+        Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(folder / f"{name}.jpg")
+    out = tmp_path / "out"
+    assert apply(checkpoint, "blur", folder, "--out", out) == 0
+    first = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()}
+    (out / "b.jpg").unlink()
+    (out / "c.jpg").write_bytes(first["c.jpg"][2][:-30])  # torn: its end is missing
+    capsys.readouterr()
+    assert apply(checkpoint, "blur", folder, "--out", out, "--skip-existing") == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("2 images in ")  # b and c, not a and d
+    for name in ("a.jpg", "d.jpg"):  # untouched
+        assert ((out / name).stat().st_ino, (out / name).stat().st_mtime_ns) == first[name][:2]
+    assert all((out / name).read_bytes() == first[name][2] for name in first)  # the rest written again, the same
+
+
 @pytest.mark.parametrize(
     "args, expected",
     [

@@ -63,5 +63,17 @@ def test_every_train_flag_reaches_the_config():
     dests = {action.dest for action in parser._actions}
     assert dests - own <= set(train_cli.PLAIN) | set(train_cli.AUGMENT)
     for action in parser._actions:
-        if action.dest in CHOICES:
+        if action.dest in CHOICES and action.const is not None:  # a switch for one value (--binary: mode binary)
+            assert action.const in CHOICES[action.dest]
+        elif action.dest in CHOICES:
             assert tuple(action.choices) == CHOICES[action.dest]
+
+
+def test_binary_mode_from_the_flag_or_the_file(tmp_path):
+    assert config_for("--data", "d").mode == "multiclass"
+    assert config_for("--data", "d", "--binary").mode == "binary"
+    path = tmp_path / "binary.yaml"
+    path.write_text("data: d\nmode: binary\n")
+    assert config_for("--config", str(path)).mode == "binary"
+    write_config(config_for("--data", "d", "--binary"), tmp_path / "config.yaml")
+    assert "mode: binary" in (tmp_path / "config.yaml").read_text()

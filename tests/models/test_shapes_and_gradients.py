@@ -58,3 +58,22 @@ def test_bf16_autocast_and_channels_last(name):
     assert out.dtype == torch.bfloat16 and out.shape == (2, 3, 64, 80)
     torch.nn.functional.cross_entropy(out.float(), target).backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize(("name", "mode"), MODEL_MODES, ids=IDS)
+def test_num_classes_1_is_a_binary_model_that_learns_with_bce(name, mode):
+    """One output map, any size in; the binary loss (BCE, 255 ignored) reaches every parameter."""
+    from pixelseg.losses import build_loss
+
+    torch.manual_seed(0)
+    model = small_model(name, mode, num_classes=1).train()
+    x = torch.randn(2, 3, 64, 96)
+    logits = model(x)
+    assert logits.shape == (2, 1, 64, 96)
+    target = torch.randint(0, 2, (2, 64, 96))
+    target[:, :8] = 255
+    build_loss("ce+dice", mode="binary")(logits, target).backward()
+    for param_name, param in model.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, f"{param_name} gets no gradient"
+    with torch.no_grad():
+        assert model.eval()(torch.randn(1, 3, 97, 131)).shape == (1, 1, 97, 131)

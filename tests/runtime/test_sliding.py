@@ -7,10 +7,10 @@ class PixelwiseLinear(torch.nn.Module):
     """A 1×1 convolution: each output pixel depends on its own input pixel only, so sliding
     windows must reproduce the whole-image result exactly."""
 
-    def __init__(self):
+    def __init__(self, maps: int = 4):
         super().__init__()
         torch.manual_seed(0)
-        self.conv = torch.nn.Conv2d(3, 4, 1)
+        self.conv = torch.nn.Conv2d(3, maps, 1)
 
     def forward(self, x):
         return self.conv(x)
@@ -52,3 +52,13 @@ def test_smaller_output_is_resized_to_the_input():
             return torch.nn.functional.avg_pool2d(x, 2)
 
     assert predict_logits(Half(), torch.randn(1, 3, 32, 48)).shape == (1, 3, 32, 48)
+
+
+def test_one_output_map_slides_and_flips_like_many():
+    """A binary model's one map goes through windows and flip TTA as a map per class does."""
+    model = PixelwiseLinear(maps=1)
+    images = torch.randn(2, 3, 37, 53)
+    whole = model(images)                                                   # (2, 1, 37, 53)
+    out = predict_logits(model, images, window=(16, 16), flip=True)
+    assert out.shape == (2, 1, 37, 53)
+    assert torch.allclose(out, whole, atol=1e-6)

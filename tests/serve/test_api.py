@@ -93,6 +93,29 @@ def test_model_describes_classes_colours_and_limits(client):
     assert info["effects"]["retain-color"]["label"] == "Retain colour"
 
 
+def test_a_binary_model_segments_by_its_threshold_and_mattes_by_its_sigmoid(photo, tmp_path):
+    """The crafted model's person row alone, as one output map z = 4·R − 2.6: person where σ(z) > 0.5."""
+    import pixelseg
+    from pixelseg.engine.checkpoint import atomic_save, checkpoint_payload
+    from tests.serve import colour_unet
+
+    state = colour_unet().state_dict()
+    state["head.weight"], state["head.bias"] = state["head.weight"][1:2], state["head.bias"][1:2]
+    binary = pixelseg.create_model("unet", 1, base_channels=4, depth=2)
+    binary.load_state_dict(state)
+    path = atomic_save(checkpoint_payload(binary, CLASSES[:2], (0.0,) * 3, (1.0,) * 3), tmp_path / "binary.pt")
+    image, mask = photo
+    with torch_threads(1), TestClient(create_app(Predictor.from_checkpoint(path, "cpu")), base_url="http://127.0.0.1") as http:
+        info = http.get("/api/model").json()
+        assert (info["mode"], info["threshold"], [c["name"] for c in info["classes"]]) == ("binary", 0.5, ["background", "person"])
+        segmented = http.post("/api/segment", files={"image": ("scene.png", png(image), "image/png")})
+        assert np.array_equal(decode(segmented), (mask == 1).astype(np.uint8))
+        cut = http.post("/api/apply", data={"effect": "cutout", "solid": "0", "feather": "0"}, files={"image": ("scene.png", png(image))})
+        alpha = decode(cut)[..., 3].astype(float)
+        sigmoid = 1 / (1 + np.exp(-(4 * image[..., 0].astype(float) / 255 - 2.6)))
+        assert np.abs(alpha - sigmoid * 255).max() <= 1.01
+
+
 def test_the_page_and_its_files_come_from_this_server_only(client):
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
@@ -372,7 +395,8 @@ def test_serve_runs_the_model_as_predict_would(checkpoint, monkeypatch, capsys):
     monkeypatch.setattr(pixelseg.serve, "uvicorn_server", lambda app: StoppedServer())
     assert main(["serve", "--checkpoint", str(checkpoint), "--port", "0", "--input-size", "96", "--max-size", "512",
                  "--window", "64x80", "--tta", "flip"]) == 0
-    assert built == {"window": (64, 80), "flip": True, "max_size": 512, "input_size": 96, "refine": None}  # None: the checkpoint's own
+    assert built == {"window": (64, 80), "flip": True, "max_size": 512, "input_size": 96, "refine": None,
+                     "threshold": None}  # None: the checkpoint's own
     assert "stopped" in capsys.readouterr().out
 
 
