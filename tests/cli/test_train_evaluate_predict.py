@@ -56,7 +56,7 @@ def test_evaluate_with_flip_tta_sliding_window_and_confusion_png(run_dir, scenes
     assert main(["evaluate", "--checkpoint", str(run_dir / "best.pt"), "--data", str(scenes), "--json", str(tta), "--quiet",
                  "--tta", "flip", "--window", "32x32", "--confusion", str(tmp_path / "confusion.png")]) == 0
     a, b = json.loads(plain.read_text()), json.loads(tta.read_text())
-    assert b["evaluation"] == {"split": "val", "tta": "flip", "window": [32, 32], "input_size": None, "refine": "none", "edge_band": None,
+    assert b["evaluation"] == {"split": "val", "groups": None, "tta": "flip", "window": [32, 32], "input_size": None, "refine": "none", "edge_band": None,
                                "mode": "multiclass", "threshold": None}
     assert np.array(a["confusion"]).sum() == np.array(b["confusion"]).sum() == 4 * 48 * 48  # every pixel counted once
     with Image.open(tmp_path / "confusion.png") as png:
