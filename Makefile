@@ -34,6 +34,7 @@ clean:
 bench-deps: $(BIN)/.installed
 	$(BIN)/pip install "segmentation-models-pytorch>=0.3.3"
 	$(BIN)/pip install --no-deps "mediapipe==0.10.14" opencv-python-headless attrs
+	$(BIN)/pip install ai-edge-litert  # runs MediaPipe's .tflite models as a distillation teacher (train --teacher mediapipe)
 
 # The bundled person model (pixelseg/bundled/person.pt, docs/models.md): composites, training (75 min
 # on 2 cores), then a slim fp16 checkpoint that records how it runs.
