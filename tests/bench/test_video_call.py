@@ -69,7 +69,7 @@ def test_boundary_is_davis_seg2bmap():
 
 
 def test_boundary_f_tolerates_a_pixel_and_not_a_big_shift():
-    pytest.importorskip("cv2")
+    pytest.importorskip("cv2", reason="boundary F and the flow need OpenCV (make bench-deps)")
     truth = np.zeros((100, 100), bool)
     truth[30:70, 30:70] = True
     assert boundary_f(truth, truth) == 1.0
@@ -80,7 +80,7 @@ def test_boundary_f_tolerates_a_pixel_and_not_a_big_shift():
 
 
 def test_warping_error_is_zero_for_an_output_that_moves_with_the_picture():
-    pytest.importorskip("cv2")
+    pytest.importorskip("cv2", reason="boundary F and the flow need OpenCV (make bench-deps)")
     from video_metrics import Flow, warping_error
 
     rng = np.random.default_rng(0)
@@ -99,6 +99,7 @@ def test_warping_error_is_zero_for_an_output_that_moves_with_the_picture():
 
 
 def test_scores_count_iou_over_all_pixels_of_all_frames():
+    pytest.importorskip("cv2", reason="boundary F and the flow need OpenCV (make bench-deps)")
     scores = Scores()
     a, b = np.zeros((4, 4), bool), np.zeros((4, 4), bool)
     a[:2], b[:1] = True, True                # frame 1: 4 of 8
