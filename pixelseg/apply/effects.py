@@ -51,15 +51,23 @@ def _alpha8(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def _composite(image: np.ndarray, other: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """alpha·image + (1 − alpha)·other, rounded, with alpha in 1/255 steps.
 
-    Integer arithmetic (uint16, exact) instead of float32: ~3× faster on a 640×480 frame, and it
-    runs on every frame of a video. Exact at the ends: alpha 1 gives image's pixels, alpha 0 other's.
+    Integer arithmetic (uint16, exact) instead of float32, one colour plane at a time: broadcasting
+    an (H, W, 1) alpha over the 3 interleaved channels is ~4× slower in numpy, and this runs on every
+    frame of a video. Rounding x / 255 as (x + 128 + ((x + 128) >> 8)) >> 8, equal to it for every
+    x ≤ 255·255 and cheaper than a division. Exact at the ends: alpha 1 gives image's pixels, alpha
+    0 other's.
     """
-    a = _alpha8(mask, image.shape[:2])                                        # (H, W, 1) in 0..255
-    out = image.astype(np.uint16) * a                                         # ≤ 255·255: fits uint16
-    out += other.astype(np.uint16) * (255 - a)
-    out += 127                                                                # round to nearest
-    out //= 255
-    return out.astype(np.uint8)
+    a = _alpha8(mask, image.shape[:2])[..., 0]                                # (H, W) in 0..255
+    inverse = 255 - a
+    out = np.empty(image.shape, dtype=np.uint8)
+    for channel in range(image.shape[2]):
+        x = image[..., channel].astype(np.uint16) * a                         # ≤ 255·255: fits uint16
+        x += other[..., channel].astype(np.uint16) * inverse
+        x += 128
+        x += x >> 8
+        x >>= 8
+        out[..., channel] = x
+    return out
 
 
 def feather(mask: np.ndarray, radius: float = 3.0, threshold: float | None = None) -> np.ndarray:
