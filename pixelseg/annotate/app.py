@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
@@ -41,7 +41,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from pixelseg import __version__
 from pixelseg.annotate.store import AnnotationStore, BadMask, Entry, NotFound, StaleVersion, TooLarge
 from pixelseg.errors import DataError
-from pixelseg.serve.app import PAGE_HEADERS, _BodyLimit
+from pixelseg.serve.app import _BodyLimit, add_page
 from pixelseg.viz.palette import PALETTE, mask_to_palette_image
 
 log = logging.getLogger("pixelseg.annotate")
@@ -134,14 +134,7 @@ def create_app(store: AnnotationStore, predictor=None, *, allowed_hosts: list[st
     async def _stale(request: Request, exc: StaleVersion):
         return JSONResponse({"detail": str(exc), "version": exc.current}, status_code=409)
 
-    @app.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception):
-        log.exception("error while answering %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
-
-    @app.get("/", include_in_schema=False)
-    async def page():
-        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+    add_page(app, STATIC, log)
 
     def listing() -> dict:
         entries = store.scan()

@@ -74,6 +74,20 @@ PAGE_HEADERS = {
 }
 
 
+def add_page(app: FastAPI, static: Path, logger: logging.Logger) -> None:
+    """What every pixelseg page server has (this one and `pixelseg annotate`'s): its page at `/`, and
+    an unexpected error logged with its traceback and answered as a 500 that names it."""
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception):
+        logger.exception("error while answering %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(static / "index.html", headers=PAGE_HEADERS)
+
+
 def _megabytes(n: int) -> str:
     return f"{n / 2**20:.1f} MB"
 
@@ -331,14 +345,7 @@ def create_app(predictor, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = 
             parts.append(f"{where}: {message}")
         return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
 
-    @app.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception):
-        log.exception("error while answering %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
-
-    @app.get("/", include_in_schema=False)
-    async def page():
-        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+    add_page(app, STATIC, log)
 
     @app.get("/api/model", summary="The model: classes and their colours, name, input size, limits")
     async def get_model():
