@@ -30,7 +30,7 @@ from pixelseg.serve import LOOPBACK_NAMES
 from pixelseg.viz.palette import PALETTE
 from tests.annotate import CLASSES, photo_folder, write_checkpoint
 from tests.serve import running_server, torch_threads
-from tests.serve.test_browser import ARGS, CHROMIUM, TIMEOUT, canvas_pixels, save_docs_screenshot
+from tests.serve.test_browser import ARGS, CHROMIUM, TIMEOUT, canvas_pixels, offline_page, save_docs_screenshot
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="Playwright's Python package is not installed (pip install playwright; the browser is Debian's chromium)"
@@ -119,20 +119,7 @@ def wait_ready(page, image_id: str) -> None:
 
 def open_browser(playwright, url, errors, elsewhere):
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-    page = browser.new_page(viewport={"width": 1180, "height": 760}, device_scale_factor=1)
-
-    def only_this_server(route):  # offline: nothing may come from another server
-        if route.request.url.startswith((url, "blob:", "data:")):
-            route.continue_()
-        else:
-            elsewhere.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", only_this_server)
-    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
-    page.on("console", lambda message: errors.append(message.text)
-            if message.type == "error" and not message.text.startswith("Failed to load resource") else None)
-    return browser, page
+    return browser, offline_page(browser, url, errors, elsewhere, viewport={"width": 1180, "height": 760})
 
 
 def test_label_a_folder_in_the_browser(tmp_path):

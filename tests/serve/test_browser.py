@@ -46,6 +46,26 @@ TIMEOUT = 30_000  # ms, for each step on a busy machine
 COLOUR = "#ffc83d"
 
 
+def offline_page(browser, url: str, errors: list, elsewhere: list, **options):
+    """A new page of `browser` that may load only from `url` (the page must work offline: a request
+    to another server is aborted and noted in `elsewhere`); uncaught errors and console errors go
+    to `errors`. `options` are new_page's (viewport, ...)."""
+    page = browser.new_page(device_scale_factor=1, **options)
+
+    def only_this_server(route):
+        if route.request.url.startswith((url, "blob:", "data:")):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_server)
+    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+    page.on("console", lambda message: errors.append(message.text)
+            if message.type == "error" and not message.text.startswith("Failed to load resource") else None)
+    return page
+
+
 def canvas_pixels(page, selector: str) -> np.ndarray:
     data, width, height = page.evaluate(
         """(selector) => {
@@ -103,20 +123,8 @@ def test_the_page_segments_a_photo_and_applies_effects(tmp_path):
         with running_server(app) as url, sync_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
-                page = browser.new_page(viewport={"width": 1180, "height": 800}, device_scale_factor=1, accept_downloads=True)
                 elsewhere, errors = [], []
-
-                def only_this_server(route):  # the page must work offline: nothing may come from another server
-                    if route.request.url.startswith((url, "blob:", "data:")):
-                        route.continue_()
-                    else:
-                        elsewhere.append(route.request.url)
-                        route.abort()
-
-                page.route("**/*", only_this_server)
-                page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
-                page.on("console", lambda message: errors.append(message.text)
-                        if message.type == "error" and not message.text.startswith("Failed to load resource") else None)
+                page = offline_page(browser, url, errors, elsewhere, viewport={"width": 1180, "height": 800}, accept_downloads=True)
 
                 page.goto(f"{url}/")
                 page.wait_for_selector("body[data-state=ready]", timeout=TIMEOUT)
