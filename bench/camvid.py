@@ -38,9 +38,10 @@ import torch.nn as nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pixelseg.data.groups import group_split  # noqa: E402
 from pixelseg.engine.config import load_config  # noqa: E402
 from pixelseg.engine.trainer import train  # noqa: E402
-from pixelseg.models.registry import register_model  # noqa: E402
+from pixelseg.models.registry import create_model, register_model  # noqa: E402
 from pixelseg.nn.padding import crop_to, pad_to_multiple  # noqa: E402
 
 SECTION = "## CamVid from scratch"
@@ -187,6 +188,7 @@ def main() -> int:
     args.held_out = [] if args.held_out.lower() == "none" else [g for g in args.held_out.split(",") if g]
     command = "python bench/camvid.py " + " ".join(sys.argv[1:])
 
+    held_images = len(group_split(args.data, "train", "val", args.held_out)[1]) if args.held_out else 0
     loads = [os.getloadavg()[0]]
     results = {}
     for name in args.models.split(","):
@@ -201,13 +203,8 @@ def main() -> int:
         started = time.perf_counter()
         best = train(config, progress=not args.quiet)
         rows = read_rows(Path(config.out))
-        import pixelseg
-
-        parameters = sum(p.numel() for p in pixelseg.create_model(config.model, 11, **config.model_options).parameters())
+        parameters = sum(p.numel() for p in create_model(config.model, 11, **config.model_options).parameters())
         seconds = sum(r["seconds"] for r in rows)
-        from pixelseg.data.groups import group_split
-
-        held_images = len(group_split(args.data, "train", "val", args.held_out)[1]) if args.held_out else 0
         results[name] = {"rows": rows, "best": best, "parameters": parameters, "held_images": held_images,
                          "images_per_second": rows[-1]["step"] * config.batch_size / seconds,
                          "in_sequence_miou": in_sequence_miou(Path(config.out) / "best.pt", args.data, args.held_out)}

@@ -9,7 +9,7 @@ from pixelseg.engine import distributed
 from pixelseg.metrics import ConfusionMatrix
 from pixelseg.runtime.outputs import class_ids
 from pixelseg.runtime.precision import autocast
-from pixelseg.runtime.sliding import predict_logits
+from pixelseg.runtime.sliding import predict_logits, to_long_side
 
 
 @torch.no_grad()
@@ -41,10 +41,7 @@ def evaluate(model, loader, num_classes: int, device, precision: str = "fp32", l
         images = images.to(device, memory_format=memory_format, non_blocking=True)  # (B, 3, H, W)
         masks = masks.to(device, non_blocking=True)                                  # (B, H, W)
         height, width = images.shape[-2:]
-        if input_size and max(height, width) != input_size:
-            scale = input_size / max(height, width)
-            size = (max(1, round(height * scale)), max(1, round(width * scale)))
-            images = F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=scale < 1)  # (B, 3, h, w)
+        images = to_long_side(images, input_size)                                    # (B, 3, h, w)
         with autocast(device, precision):
             logits = predict_logits(model, images, window=window, flip=flip)         # (B, C, h, w) float32
         if logits.shape[-2:] != (height, width):

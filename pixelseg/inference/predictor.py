@@ -15,7 +15,7 @@ from pixelseg.inference.refine import REFINEMENTS, refined_log_probabilities
 from pixelseg.runtime.device import resolve_device
 from pixelseg.runtime.outputs import DEFAULT_THRESHOLD, MODES, check_threshold, class_ids, class_probabilities, mode_of
 from pixelseg.runtime.precision import autocast
-from pixelseg.runtime.sliding import predict_logits
+from pixelseg.runtime.sliding import predict_logits, to_long_side
 
 
 class Runtime:
@@ -60,11 +60,7 @@ class Runtime:
             raise ValueError(f"expected RGB images (B, H, W, 3), got shape {tuple(batch.shape)}")
         height, width = batch.shape[1:3]
         images = batch.permute(0, 3, 1, 2)                                             # (B, 3, H, W) uint8, a view
-        if self.input_size and max(height, width) != self.input_size:
-            # Resized as uint8, before normalising: a quarter of the float work on a video frame.
-            scale = self.input_size / max(height, width)
-            size = (max(1, round(height * scale)), max(1, round(width * scale)))
-            images = F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=scale < 1)
+        images = to_long_side(images, self.input_size)  # as uint8, before normalising: a quarter of the float work
         x = normalize(images, self.mean, self.std)                                     # (B, 3, h, w) float32
         out = predict_logits(self.forward, x, self.window_for(*x.shape[-2:]), flip=self.flip).float()  # (B, C, h, w)
         # Channels-last (the model's layout) makes the resize and a later softmax over C several times slower.

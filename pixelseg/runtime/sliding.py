@@ -11,6 +11,18 @@ import torch
 import torch.nn.functional as F
 
 
+def to_long_side(images: torch.Tensor, long_side: int | None) -> torch.Tensor:
+    """(B, C, H, W) resized so that its longer side is `long_side` (aspect kept; antialiased when
+    shrinking), or as it is when `long_side` is None/0 or already met: the network's input size a
+    checkpoint records, applied the same way by prediction and by validation."""
+    height, width = images.shape[-2:]
+    if not long_side or max(height, width) == long_side:
+        return images
+    scale = long_side / max(height, width)
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=scale < 1)
+
+
 def _starts(length: int, window: int, stride: int) -> list[int]:
     """Window start positions covering [0, length): evenly stepped, the last one flush with the end."""
     if length <= window:
