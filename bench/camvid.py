@@ -6,6 +6,9 @@ schedule, precision and wall-clock budget.
     python bench/camvid.py                    # 60 minutes each, the recipes' budget (3+ hours in all)
     python bench/camvid.py --minutes 3        # a smoke test of the whole pipeline
     python bench/camvid.py --held-out none    # the old protocol: select on the val split
+    python bench/camvid.py --models pixelseg-pretrained   # one model per sitting; then:
+    python bench/camvid.py --resume           # runs already finished are read, not retrained;
+                                              # one killed midway continues from its last.pt
 
 Two scores per model. Held-out sequence (default 0006R0, `--val-groups`, docs/training.md): the
 model never sees that sequence, training keeps best.pt by it; it predicts what a user gets on new
@@ -127,7 +130,9 @@ def section_text(results: dict, args, command: str, loads: tuple, figure: Path, 
     else:
         lines.append("Old protocol (`--held-out none`): best.pt by the val split, which shares its sequence with training.")
     lines.append("")
-    lines.append(f"Load average {loads[0]:.1f} before, {loads[1]:.1f} after, on {os.cpu_count()} cores.")
+    lines.append(f"Load average {loads[0]:.1f} before, {loads[1]:.1f} after, on {os.cpu_count()} cores."
+                 + (" The models were trained one per sitting and collected with `--resume`, each run with the machine to itself."
+                    if args.resume else ""))
     lines.append("")
     if args.minutes < 60:
         lines.append(f"**Short-budget figures, not the recipes' results.** {args.minutes:g} minutes per model instead of 60: "
@@ -174,6 +179,19 @@ def in_sequence_miou(checkpoint: Path, data: str, held_out: list[str]) -> float:
     return confusion.compute().as_dict(predictor.classes)["miou"]
 
 
+def run_state(run: Path, minutes: float) -> str:
+    """"finished" (its metrics reach the budget: the trainer stops when the next epoch would not
+    fit, so within an epoch of it), "unfinished" (a last.pt to resume), or "new"."""
+    if not (run / "last.pt").is_file():
+        return "new"
+    rows = read_rows(run) if (run / "metrics.csv").is_file() else []
+    if rows and (run / "best.pt").is_file():
+        epoch_seconds = max(r["seconds"] for r in rows)
+        if rows[-1]["elapsed"] + 1.5 * epoch_seconds >= 60 * minutes:
+            return "finished"
+    return "unfinished"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(ROOT / ".." / "shared" / "datasets" / "camvid"))
@@ -184,6 +202,8 @@ def main() -> int:
     parser.add_argument("--doc", default="docs/benchmarks.md")
     parser.add_argument("--figure", default="docs/camvid_from_scratch.png")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep runs under --out: a finished one (its budget used) is read as it is, an unfinished one continues from last.pt")
     args = parser.parse_args()
     args.held_out = [] if args.held_out.lower() == "none" else [g for g in args.held_out.split(",") if g]
     command = "python bench/camvid.py " + " ".join(sys.argv[1:])
@@ -199,16 +219,19 @@ def main() -> int:
         config = load_config(ROOT / config_file, overrides)
         if model is not None:
             config.model, config.model_options = model[0], dict(model[1])  # replace, not merge, the options (the peer takes none)
-        print(f"== {name}: {args.minutes:g} min", flush=True)
         started = time.perf_counter()
-        best = train(config, progress=not args.quiet)
+        state = run_state(Path(config.out), args.minutes) if args.resume else "new"
+        print(f"== {name}: {args.minutes:g} min ({state})", flush=True)
+        if state != "finished":
+            train(config, progress=not args.quiet, resume=state == "unfinished")
         rows = read_rows(Path(config.out))
+        best = max(rows, key=lambda row: row["val_miou"])
         parameters = sum(p.numel() for p in create_model(config.model, 11, **config.model_options).parameters())
         seconds = sum(r["seconds"] for r in rows)
         results[name] = {"rows": rows, "best": best, "parameters": parameters, "held_images": held_images,
                          "images_per_second": rows[-1]["step"] * config.batch_size / seconds,
                          "in_sequence_miou": in_sequence_miou(Path(config.out) / "best.pt", args.data, args.held_out)}
-        print(f"{name}: best val mIoU {best['miou']:.4f}, in-sequence {results[name]['in_sequence_miou']:.4f} "
+        print(f"{name}: best val mIoU {best['val_miou']:.4f}, in-sequence {results[name]['in_sequence_miou']:.4f} "
               f"in {(time.perf_counter() - started) / 60:.1f} min", flush=True)
     loads.append(os.getloadavg()[0])
 

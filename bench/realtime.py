@@ -90,7 +90,7 @@ class Ours:
         self.predictor, self.person = predictor, person
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
-        return self.predictor.logits(frame).softmax(0)[self.person].numpy()
+        return self.predictor.target_probability(frame, self.person)  # what apply and live run
 
     def close(self) -> None:
         pass

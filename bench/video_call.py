@@ -71,20 +71,16 @@ PIPELINES = {
 
 
 class MediaPipeRuntime:
-    """MediaPipe's selfie segmenter behind the Runtime interface the live loop calls: logits whose
-    softmax is (1 − p, p), so its masks go through the same Matte and effect as ours."""
+    """MediaPipe's selfie segmenter behind the Runtime interface the live loop calls
+    (target_probability), so its masks go through the same Matte and effect as ours."""
 
     classes = ["background", "person"]
 
     def __init__(self, model: int):
         self.selfie = MediaPipeSelfie(model)
 
-    def logits(self, frame: np.ndarray) -> torch.Tensor:
-        p = torch.from_numpy(self.selfie(frame)).clamp(1e-6, 1 - 1e-6)          # (H, W)
-        return torch.stack([torch.log1p(-p), torch.log(p)])                      # (2, H, W)
-
-    def class_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        return logits.softmax(0)                                                 # (1 − p, p)
+    def target_probability(self, frame: np.ndarray, target: int) -> np.ndarray:
+        return self.selfie(frame)                                                # (H, W) P(person)
 
 
 def build(spec: dict, workdir: Path):

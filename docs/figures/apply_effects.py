@@ -47,7 +47,8 @@ def main() -> int:
 
     predictor = Predictor.from_checkpoint(args.checkpoint, input_size=args.input_size)
     photo = skimage.data.astronaut()                                          # (512, 512, 3) uint8
-    alpha = Matte(default_target(predictor.classes), feather=2, solid=0.2)(predictor.predict_proba(photo))  # (512, 512) in [0, 1]
+    matte = Matte(default_target(predictor.classes), feather=2, solid=0.2)
+    alpha = matte.alpha(predictor.target_probability(photo, matte.target), photo)  # (512, 512) in [0, 1], as `pixelseg apply`
 
     effects = [Effect("replace", background="#3a7bd5"), Effect("blur", strength=15), Effect("retain-color"), Effect("cutout")]
     results = [photo] + [effect(photo, alpha) for effect in effects]

@@ -9,7 +9,7 @@ alpha in [0, 1], 1 = the target (kept) — so a webcam loop needs nothing else:
 or, with soft edges and smoothing against flicker across frames:
 
     matte = pixelseg.apply.Matte(target=person_id, feather=2, smoothing=0.5)
-    out = pixelseg.apply.replace_background(frame, matte(predictor.predict_proba(frame)), "#00ff00")
+    out = pixelseg.apply.replace_background(frame, matte.alpha(predictor.target_probability(frame, person_id), frame), "#00ff00")
 
 `Effect("blur", strength=9)(frame, alpha)` is the same, by name; `apply_video(...)` runs a whole file.
 """

@@ -1,5 +1,5 @@
 """One photo through an effect, as `pixelseg apply` and the server's /api/apply both run it: the
-model's class probabilities -> `Matte` (alpha) -> `Effect`, then encoded. One path, so the same
+model's probability of the target -> `Matte` (alpha) -> `Effect`, then encoded. One path, so the same
 photo, effect and options give the same bytes from the command, the API and the page.
 
     effect, matte = Effect("blur"), Matte(target=1, feather=DEFAULT_FEATHER, solid=DEFAULT_SOLID)
@@ -30,7 +30,12 @@ def apply_probabilities(effect: Effect, matte: Matte, image: np.ndarray, probabi
 
 def apply_image(predictor, effect: Effect, matte: Matte, image: np.ndarray) -> np.ndarray:
     """The effect on one RGB image (H, W, 3) uint8: RGB out, or RGBA (H, W, 4) for a cut-out."""
-    return apply_probabilities(effect, matte, image, predictor.predict_proba(image))
+    return apply_target_probability(effect, matte, image, predictor.target_probability(image, matte.target))
+
+
+def apply_target_probability(effect: Effect, matte: Matte, image: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """The effect on an RGB image (H, W, 3) uint8 given P(target) (H, W), as Runtime.target_probability gives it."""
+    return effect(image, matte.alpha(p, image))
 
 
 def save_options(suffix: str) -> dict:

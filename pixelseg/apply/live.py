@@ -6,7 +6,7 @@
 
 From a camera (inference.camera) it works on the newest frame and drops the rest; from a file it
 takes every frame in order, and each frame goes through exactly what `pixelseg apply` runs
-(the predictor's class probabilities -> Matte -> Effect), so `--out` gets the same video.
+(the predictor's probability of the target -> Matte -> Effect), so `--out` gets the same video.
 Latency is measured per frame from the moment the frame arrived (for a camera: when the reader
 thread had it) to the moment the last sink took the result. Ctrl-C ends the loop cleanly: the
 sinks are closed by their `with` blocks as after the last frame, so an output file is whole.
@@ -106,7 +106,7 @@ def live_frames(predictor: Runtime, effect: Effect, matte: Matte, source) -> Ite
     apply.image.apply_probabilities, so the same frames as `pixelseg apply`."""
     matte.reset()
     for frame, arrived in source.timed():
-        alpha = matte(predictor.class_probabilities(predictor.logits(frame)), frame)  # (H, W) float32
+        alpha = matte.alpha(predictor.target_probability(frame, matte.target), frame)  # (H, W) float32
         yield frame, alpha, effect(frame, alpha), arrived
 
 

@@ -2,7 +2,7 @@
 
     matte = Matte(target=predictor.class_index("person"), feather=2, smoothing=0.5)
     for frame in frames:
-        alpha = matte(predictor.predict_proba(frame))   # (H, W) float32 in [0, 1]
+        alpha = matte.alpha(predictor.target_probability(frame, matte.target), frame)  # (H, W) float32 in [0, 1]
         out = replace_background(frame, alpha, "#00ff00")
 
 Steps, in order: the target's probability; temporal smoothing across calls (video); an optional
@@ -69,8 +69,8 @@ class Matte:
         self._smoother.reset()
 
     def __call__(self, probabilities, image: np.ndarray | None = None) -> np.ndarray:
-        """Alpha (H, W) for these probabilities; `image` (H, W, 3), the frame they are of, lets the
-        motion smoothing see where the picture moved."""
+        """Alpha (H, W) for class probabilities (C, H, W); `image` (H, W, 3), the frame they are of,
+        lets the motion smoothing see where the picture moved."""
         if isinstance(probabilities, torch.Tensor):
             probabilities = probabilities.detach().float().cpu().numpy()
         probabilities = np.asarray(probabilities, dtype=np.float32)                      # (C, H, W)
@@ -78,7 +78,11 @@ class Matte:
             p = probabilities[self.target]                                               # (H, W)
         else:
             p = np.minimum(probabilities[list(self.target)].sum(0), 1.0)
+        return self.alpha(p, image)
 
+    def alpha(self, p: np.ndarray, image: np.ndarray | None = None) -> np.ndarray:
+        """Alpha (H, W) for the target's probability p (H, W) float32, as a runtime's
+        target_probability gives it (the fast path: no other class's map is made)."""
         if self.smoothing:
             p = self._smoother(p, image)
         if self.solid and self.threshold is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pixelseg.apply.effects import Effect
-from pixelseg.apply.image import apply_probabilities
+from pixelseg.apply.image import apply_target_probability
 from pixelseg.apply.matte import Matte
 from pixelseg.inference.files import segmented_frames
 from pixelseg.inference.predictor import Runtime
@@ -22,6 +22,6 @@ def apply_video(predictor: Runtime, effect: Effect, matte: Matte, source: str | 
     source, out = Path(source), Path(out)
     matte.reset()
     with VideoReader(source) as video, VideoWriter(out, video.info, alpha=effect.rgba, audio_from=source if video.has_audio else None) as writer:
-        for frame, logits in segmented_frames(predictor, video, batch_size, progress, desc=source.name):
-            writer.write(apply_probabilities(effect, matte, frame, predictor.class_probabilities(logits)))
+        for frame, p in segmented_frames(predictor, video, batch_size, progress, desc=source.name, target=matte.target):
+            writer.write(apply_target_probability(effect, matte, frame, p.numpy()))
     return out

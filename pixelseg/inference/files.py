@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import re
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -162,15 +162,19 @@ def probability_images(logits: torch.Tensor) -> np.ndarray:
 
 
 def segmented_frames(predictor: Runtime, video: VideoReader, batch_size: int = 1, progress: bool = True,
-                     desc: str = "") -> Iterator[tuple[np.ndarray, torch.Tensor]]:
-    """Every frame of `video` in order with its logits (C, H, W), segmented `batch_size` frames at a time.
+                     desc: str = "", target: int | Sequence[int] | None = None) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+    """Every frame of `video` in order with its logits (C, H, W), or with `target` (a class id or
+    several) its P(target) (H, W) (Runtime.target_probability_batch), `batch_size` frames at a time.
 
     The one frame loop of pixelseg: `predict_video` and `apply.video` both read their videos through it.
     """
+    def segment(frames):
+        return predictor.logits_batch(frames) if target is None else predictor.target_probability_batch(frames, target)
+
     with tqdm(total=video.info.frames, desc=desc, disable=not progress, unit="frame") as bar:
         for frames in _frame_batches(video, max(1, batch_size)):
-            for frame, logits in zip(frames, predictor.logits_batch(frames)):  # logits (C, H, W)
-                yield frame, logits
+            for frame, result in zip(frames, segment(frames)):  # logits (C, H, W) or P(target) (H, W)
+                yield frame, result
                 bar.update(1)
 
 

@@ -1,6 +1,7 @@
 """Predictor: a checkpoint in, masks at each image's original size out."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -11,11 +12,25 @@ import torch.nn.functional as F
 from pixelseg.data.folder import normalize
 from pixelseg.engine.checkpoint import checkpoint_mode, inference_settings, load_checkpoint, model_from_checkpoint
 from pixelseg.errors import PixelsegError
-from pixelseg.inference.refine import REFINEMENTS, refined_log_probabilities
+from pixelseg.inference.refine import REFINEMENTS, refined_log_probabilities, refined_probability
 from pixelseg.runtime.device import resolve_device
 from pixelseg.runtime.outputs import DEFAULT_THRESHOLD, MODES, check_threshold, class_ids, class_probabilities, mode_of
 from pixelseg.runtime.precision import autocast
 from pixelseg.runtime.sliding import predict_logits, to_long_side
+
+
+@dataclass
+class NetworkOutput:
+    """One batch's network pass, before anything is brought back to the images' size: the logits
+    and the target's probability are both finished from it (and the server caches it per photo)."""
+
+    logits: torch.Tensor   # (B, C, h, w) float32 at the network's input size
+    small: torch.Tensor    # (B, 3, h, w) uint8: the network's input, before normalising
+    full: torch.Tensor     # (B, 3, H, W) uint8: the images
+
+    @property
+    def nbytes(self) -> int:
+        return self.logits.numel() * 4 + self.small.numel() + self.full.numel()
 
 
 class Runtime:
@@ -53,23 +68,61 @@ class Runtime:
         return self.window or (self.max_size, self.max_size)
 
     @torch.no_grad()
-    def logits_batch(self, images: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
-        """Logits (B, C, H, W) float32 on the CPU for B images of one size, RGB uint8 (B, H, W, 3)."""
+    def network(self, images: np.ndarray | Sequence[np.ndarray]) -> NetworkOutput:
+        """The network's pass over B RGB uint8 images of one size (B, H, W, 3), before anything is
+        brought back to their size; full_logits and full_target_probability finish it."""
         batch = torch.from_numpy(np.ascontiguousarray(np.stack(images) if not isinstance(images, np.ndarray) else images))
         if batch.ndim != 4 or batch.shape[-1] != 3:
             raise ValueError(f"expected RGB images (B, H, W, 3), got shape {tuple(batch.shape)}")
-        height, width = batch.shape[1:3]
-        images = batch.permute(0, 3, 1, 2)                                             # (B, 3, H, W) uint8, a view
-        images = to_long_side(images, self.input_size)  # as uint8, before normalising: a quarter of the float work
-        x = normalize(images, self.mean, self.std)                                     # (B, 3, h, w) float32
+        full = batch.permute(0, 3, 1, 2)                                               # (B, 3, H, W) uint8, a view
+        small = to_long_side(full, self.input_size)  # as uint8, before normalising: a quarter of the float work
+        x = normalize(small, self.mean, self.std)                                      # (B, 3, h, w) float32
         out = predict_logits(self.forward, x, self.window_for(*x.shape[-2:]), flip=self.flip).float()  # (B, C, h, w)
         # Channels-last (the model's layout) makes the resize and a later softmax over C several times slower.
-        out = out.contiguous()
+        return NetworkOutput(out.contiguous(), small, full)
+
+    @torch.no_grad()
+    def full_logits(self, out: NetworkOutput) -> torch.Tensor:
+        """Logits (B, C, H, W) float32 on the CPU at the images' size (log-probabilities when refined)."""
         if self.refine == "guided":  # back to the image's size along the photo's edges
-            return refined_log_probabilities(out, images, batch.permute(0, 3, 1, 2)).cpu()  # (B, C, H, W)
-        if out.shape[-2:] != (height, width):  # back to the image's own size before any argmax
-            out = F.interpolate(out, size=(height, width), mode="bilinear", align_corners=False)
-        return out.cpu()
+            return refined_log_probabilities(out.logits, out.small, out.full).cpu()
+        if out.logits.shape[-2:] != out.full.shape[-2:]:  # back to the image's own size before any argmax
+            return F.interpolate(out.logits, size=out.full.shape[-2:], mode="bilinear", align_corners=False).cpu()
+        return out.logits.cpu()
+
+    @torch.no_grad()
+    def full_target_probability(self, out: NetworkOutput, target: int | Sequence[int]) -> torch.Tensor:
+        """P(target) (B, H, W) float32 on the CPU at the images' size; `target` a class id, or
+        several whose probabilities are summed (at most 1).
+
+        What an effect needs (apply, live, serve): the class probabilities are taken at the
+        network's resolution and only the target's map comes back to the image's size (guided
+        filter or bilinear resize, as `refine` says). full_logits + class_probabilities brings
+        every class's logits back first and takes the softmax on the full-size maps.
+
+        Equal to class_probabilities(full_logits(out))[:, target] where nothing is resized; with
+        guided refinement, equal to it for a two-class model (the filter is linear, and the two
+        maps sum to 1 before and after it); with a plain resize, the resize of the probability
+        instead of the probability of the resized logits (the same up to interpolation error)."""
+        ids = [target] if np.ndim(target) == 0 else list(target)
+        p = class_probabilities(out.logits)[:, ids].sum(1, keepdim=True).clamp_(max=1.0)  # (B, 1, h, w)
+        if self.refine == "guided":
+            p = refined_probability(p, out.small, out.full)                                 # (B, 1, H, W)
+        elif p.shape[-2:] != out.full.shape[-2:]:
+            p = F.interpolate(p, size=out.full.shape[-2:], mode="bilinear", align_corners=False)
+        return p[:, 0].cpu()                                                                # (B, H, W)
+
+    def logits_batch(self, images: np.ndarray | Sequence[np.ndarray]) -> torch.Tensor:
+        """Logits (B, C, H, W) float32 on the CPU for B images of one size, RGB uint8 (B, H, W, 3)."""
+        return self.full_logits(self.network(images))
+
+    def target_probability_batch(self, images: np.ndarray | Sequence[np.ndarray], target: int | Sequence[int]) -> torch.Tensor:
+        """P(target) (B, H, W) float32 for B images of one size (see full_target_probability)."""
+        return self.full_target_probability(self.network(images), target)
+
+    def target_probability(self, image: np.ndarray, target: int | Sequence[int]) -> np.ndarray:
+        """P(target) (H, W) float32 for one RGB uint8 image (H, W, 3); see target_probability_batch."""
+        return self.target_probability_batch(image[None], target)[0].numpy()
 
     def logits(self, image: np.ndarray) -> torch.Tensor:
         """Logits (C, H, W) float32 at the image's own size. Image: RGB uint8 (H, W, 3)."""

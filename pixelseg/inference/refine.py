@@ -66,3 +66,11 @@ def refined_log_probabilities(logits_low: torch.Tensor, images_low: torch.Tensor
     refined = guided_upsample(grey(images_low), probabilities, grey(images_high), radius, eps)
     refined = refined.clamp_(min=1e-6)
     return logits_from_probabilities(refined / refined.sum(1, keepdim=True), logits_low.shape[1], eps=0.0)  # clamped above
+
+
+def refined_probability(probability_low: torch.Tensor, images_low: torch.Tensor, images_high: torch.Tensor,
+                        radius: int = RADIUS, eps: float = EPS) -> torch.Tensor:
+    """One probability map (B, 1, h, w) of images (B, 3, h, w) uint8 -> (B, 1, H, W) in [0, 1] at the
+    size of images_high (B, 3, H, W) uint8, refined along the photo's edges: what an effect's matte
+    needs, one map instead of every class's (Runtime.target_probability_batch)."""
+    return guided_upsample(grey(images_low), probability_low, grey(images_high), radius, eps).clamp_(0.0, 1.0)

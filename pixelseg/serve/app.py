@@ -47,7 +47,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from pixelseg import __version__
 from pixelseg.apply.effects import EFFECTS, Effect, parse_color
-from pixelseg.apply.image import DEFAULT_FEATHER, DEFAULT_SOLID, DEFAULT_STRENGTH, apply_probabilities, encode
+from pixelseg.apply.image import DEFAULT_FEATHER, DEFAULT_SOLID, DEFAULT_STRENGTH, apply_probabilities, apply_target_probability, encode
 from pixelseg.apply.matte import Matte, default_target
 from pixelseg.data.folder import class_id_problem, image_to_rgb
 from pixelseg.errors import PixelsegError
@@ -60,8 +60,8 @@ STATIC = Path(__file__).parent / "static"
 DEFAULT_MAX_BYTES = 20 * 2**20          # 20 MiB per request (the photo plus, for /api/apply, a background and a mask)
 DEFAULT_MAX_PIXELS = 4096 * 4096        # 16.8 megapixels
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")  # what PIL may open here; never EPS/PDF and the like
-CACHED_PHOTOS = 2                       # logits kept for this many recent photos ...
-CACHED_BYTES = 256 * 2**20              # ... each at most this large (C × H × W float32)
+CACHED_PHOTOS = 2                       # the network's output kept for this many recent photos ...
+CACHED_BYTES = 256 * 2**20              # ... each at most this large (NetworkOutput.nbytes)
 SEGMENT_FORMATS = ("png", "json", "overlay")
 # The Host names a browser sends to a server on this machine (see create_app's allowed_hosts).
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
@@ -277,9 +277,9 @@ def create_app(predictor, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = 
 
     Args:
         predictor: an `inference.Runtime` (normally `inference.Predictor`): `.classes`,
-            `.logits(image (H, W, 3) uint8) -> (C, H, W)` float32 torch logits, and `.class_ids` /
-            `.class_probabilities` on them (argmax and softmax, or a binary model's threshold and
-            sigmoid), as its `predict` and `predict_proba`.
+            `.network(images)`, finished by `.full_logits` (for `.class_ids`: argmax, or a binary
+            model's threshold) or `.full_target_probability` (the effects' matte), and
+            `.target_probability` for live frames.
         max_bytes: the largest request body (413 above it, unread).
         max_pixels: the most pixels (W·H) an uploaded image may have (413 above it, undecoded).
         max_jobs: requests decoding / applying effects / encoding at once (memory); the model
@@ -302,23 +302,25 @@ def create_app(predictor, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = 
     about["live"] = {"path": "/api/live", "effects": list(LIVE_EFFECTS)}
     app.state.predictor, app.state.info = predictor, about
 
-    recent: collections.OrderedDict[str, tuple] = collections.OrderedDict()  # digest -> (logits, inference ms)
+    recent: collections.OrderedDict[str, tuple] = collections.OrderedDict()  # digest -> (network output, inference ms)
 
-    def infer(data: bytes, image: np.ndarray) -> tuple:
-        """(logits (C, H, W), inference ms, whether they came from the cache) for the uploaded bytes `data`."""
+    def infer(data: bytes, image: np.ndarray):
+        """(the network's output on the uploaded image (inference.predictor.NetworkOutput), inference
+        ms, whether it came from the cache): /api/segment finishes it as logits, /api/apply as the
+        target's probability, so a photo segmented and then applied runs the network once."""
         digest = hashlib.sha256(data).hexdigest()
         with infer_lock:  # one model, one forward pass at a time
             if digest in recent:
                 recent.move_to_end(digest)
                 return (*recent[digest], True)
             start = time.perf_counter()
-            logits = predictor.logits(image)
+            out = predictor.network(image[None])
             inference_ms = (time.perf_counter() - start) * 1000
-            if logits.numel() * 4 <= CACHED_BYTES:
-                recent[digest] = (logits, inference_ms)
+            if out.nbytes <= CACHED_BYTES:
+                recent[digest] = (out, inference_ms)
                 while len(recent) > CACHED_PHOTOS:
                     recent.popitem(last=False)
-            return logits, inference_ms, False
+            return out, inference_ms, False
 
     def targets(text: str) -> list[int]:
         """'' (as `pixelseg apply`: "person" if the model has it, else class 1), or names / ids separated by commas."""
@@ -361,8 +363,8 @@ def create_app(predictor, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = 
         def work():
             with jobs:
                 picture = decode_image(data, "image", max_pixels)
-                logits, inference_ms, cached = infer(data, picture)
-                mask = predictor.class_ids(logits).numpy()  # as Predictor.predict
+                out, inference_ms, cached = infer(data, picture)
+                mask = predictor.class_ids(predictor.full_logits(out)[0]).numpy()  # as Predictor.predict
                 headers = _timing_headers(inference_ms, x_image_size=f"{mask.shape[1]}x{mask.shape[0]}", x_cache="hit" if cached else "miss")
                 if format == "json":
                     return Response(_mask_json(mask, classes, inference_ms), media_type="application/json", headers=headers)
@@ -409,14 +411,16 @@ def create_app(predictor, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = 
                 picture = decode_image(data, "image", max_pixels)
                 backdrop = decode_image(background_data, "background", max_pixels) if background_data is not None else colour
                 fx = Effect(effect, background=backdrop, strength=strength)
+                start = time.perf_counter()
                 if mask_data is not None:  # a known mask: probability 1 for its class (none where it is 255)
                     ids = decode_mask(mask_data, picture.shape[:2], num_classes, max_pixels)
                     probabilities, inference_ms, source = (ids[None] == np.arange(num_classes)[:, None, None]).astype(np.float32), None, "upload"
-                else:
-                    logits, inference_ms, cached = infer(data, picture)
-                    probabilities, source = predictor.class_probabilities(logits), "model"  # as Predictor.predict_proba
-                start = time.perf_counter()
-                body = encode(apply_probabilities(fx, matte, picture, probabilities))
+                    body = encode(apply_probabilities(fx, matte, picture, probabilities))
+                else:  # as `pixelseg apply` (apply.image.apply_image): the target's probability alone
+                    out, inference_ms, cached = infer(data, picture)
+                    start, source = time.perf_counter(), "model"
+                    p = predictor.full_target_probability(out, target_ids)[0].numpy()  # (H, W)
+                    body = encode(apply_target_probability(fx, matte, picture, p))
                 extra = {"x_cache": "hit" if cached else "miss"} if mask_data is None else {}
                 headers = _timing_headers(inference_ms, (time.perf_counter() - start) * 1000, x_mask_source=source,
                                           x_target_ids=",".join(map(str, target_ids)), **extra)

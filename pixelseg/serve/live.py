@@ -140,8 +140,8 @@ def add_live_route(app, predictor, infer_lock: threading.Lock, targets, open_ima
     def run(settings: LiveSettings, data: bytes) -> bytes:
         frame = decode(data)
         with infer_lock:  # one model, one forward pass at a time (shared with /api/segment)
-            logits = predictor.logits(frame)
-        out = settings.effect(frame, settings.matte(predictor.class_probabilities(logits), frame))
+            p = predictor.target_probability(frame, settings.matte.target)  # (H, W)
+        out = settings.effect(frame, settings.matte.alpha(p, frame))
         buffer = io.BytesIO()
         Image.fromarray(out).save(buffer, format="JPEG", quality=JPEG_QUALITY)
         return buffer.getvalue()

@@ -77,9 +77,9 @@ class FakeCamera:
 
 
 class SlowOracle(OraclePredictor):
-    def logits_batch(self, images):
+    def network(self, images):
         time.sleep(0.03)  # a model slower than the camera
-        return super().logits_batch(images)
+        return super().network(images)
 
 
 class Collect:

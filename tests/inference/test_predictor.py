@@ -137,3 +137,44 @@ def test_a_binary_threshold_and_its_refusals(tmp_path, images):
     del old["mode"]
     atomic_save(old, tmp_path / "old.pt")
     assert Predictor.from_checkpoint(tmp_path / "old.pt", "cpu").mode == "multiclass"
+
+
+def test_target_probability_is_the_class_probability_where_nothing_is_resized(predictor, images):
+    """The effects' fast path (only the target's map brought back) against the full path, at the network's size."""
+    for image in images[:2]:
+        full = predictor.predict_proba(image)                                        # (C, H, W)
+        for target in (0, 1, 2):
+            torch.testing.assert_close(torch.from_numpy(predictor.target_probability(image, target)), full[target], atol=1e-6, rtol=0)
+        torch.testing.assert_close(torch.from_numpy(predictor.target_probability(image, [1, 2])), full[1] + full[2], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["two-class", "binary"])
+def test_guided_target_probability_equals_the_full_path_for_two_classes(images, binary):
+    """The guided filter is linear and the two maps sum to 1, so filtering P(target) alone gives
+    what filtering both and normalising gives: the refined matte is unchanged by the fast path."""
+    two, one = twin_models(2)
+    runtime = Predictor(one if binary else two, ["background", "thing"], (0.5,) * 3, (0.25,) * 3, "cpu", input_size=32, refine="guided")
+    for image in images[:2]:
+        fast = torch.from_numpy(runtime.target_probability(image, 1))
+        assert fast.shape == image.shape[:2] and 0 <= fast.min() and fast.max() <= 1
+        torch.testing.assert_close(fast, runtime.predict_proba(image)[1], atol=1e-4, rtol=0)
+
+
+def test_resized_target_probability_keeps_the_mask_and_batches_like_single_images(images):
+    """With a plain resize the fast path resizes the probability instead of the logits: the same
+    mask away from ties, values in [0, 1], and a batch equal to its images one by one."""
+    two, _ = twin_models(3)
+    runtime = Predictor(two, ["background", "thing"], (0.5,) * 3, (0.25,) * 3, "cpu", input_size=32)
+    rng = np.random.default_rng(4)
+    for _ in range(10):
+        image = rng.integers(0, 256, (int(rng.integers(40, 120)), int(rng.integers(40, 120)), 3), dtype=np.uint8)
+        fast = runtime.target_probability(image, 1)
+        full = runtime.predict_proba(image)[1].numpy()
+        assert fast.shape == image.shape[:2] and fast.min() >= 0 and fast.max() <= 1
+        clear = np.abs(full - 0.5) > 0.02
+        assert np.array_equal(fast[clear] > 0.5, full[clear] > 0.5)
+        assert np.abs(fast - full).max() < 0.1
+    same = [images[0], images[2], images[3]]
+    batch = runtime.target_probability_batch(same, 1)
+    for image, p in zip(same, batch):
+        torch.testing.assert_close(p, torch.from_numpy(runtime.target_probability(image, 1)), atol=1e-6, rtol=0)
