@@ -64,7 +64,7 @@ def run(args) -> int:
     with shards.joined(args.device) as (world, device):  # under torchrun, every process scores its share
         predictor = load_predictor(args.checkpoint, args.runtime, device, args.precision, args.threads, window=args.window,
                                    flip=args.tta == "flip", max_size=args.max_size, input_size=args.input_size, refine=args.refine,
-                                   threshold=args.threshold)
+                                   threshold=args.threshold, scales=args.tta_scales)
         samples = None
         if args.groups:
             everything = list_samples(args.data, args.split)
@@ -82,7 +82,7 @@ def run(args) -> int:
     if args.json:
         # Macro averages (miou, mean_dice, mean_class_accuracy) over classes; pixel accuracy micro; see docs/training.md.
         scores["confusion"] = confusion.matrix.cpu().tolist()  # rows = truth, columns = prediction
-        scores["evaluation"] = {"split": args.split, "groups": args.groups, "tta": args.tta, "window": list(args.window) if args.window else None,
+        scores["evaluation"] = {"split": args.split, "groups": args.groups, "tta": args.tta, "tta_scales": list(predictor.scales), "window": list(args.window) if args.window else None,
                                 "input_size": predictor.input_size or None, "refine": predictor.refine, "edge_band": args.edge_band,
                                 "mode": predictor.mode, "threshold": predictor.threshold}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

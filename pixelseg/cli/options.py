@@ -5,6 +5,7 @@ import argparse
 import ast
 
 from pixelseg.runtime.precision import PRECISIONS
+from pixelseg.runtime.sliding import check_scales
 
 
 def parse_key_value(text: str) -> tuple[str, object]:
@@ -89,6 +90,14 @@ def device_name(text: str) -> str:
     except UsageError as err:
         raise argparse.ArgumentTypeError(str(err).removeprefix("--device ")) from None  # argparse names the flag itself
     return text
+
+
+def parse_scales(text: str) -> tuple[float, ...]:
+    """`0.75,1,1.25`: multi-scale test-time factors."""
+    try:
+        return check_scales(float(part) for part in text.split(","))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{err}" if "factors" in str(err) else f"expected factors like 0.75,1,1.25, got {text!r}") from None
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from pixelseg.bundled import describe
 from pixelseg.cli.checks import check_output_dir
-from pixelseg.cli.options import add_runtime_arguments, add_threads_argument, add_threshold_argument, parse_size, positive_int, size_or_zero
+from pixelseg.cli.options import add_runtime_arguments, add_threads_argument, add_threshold_argument, parse_scales, parse_size, positive_int, size_or_zero
 from pixelseg.inference import shards
 from pixelseg.inference.files import planned_outputs, predict_files
 from pixelseg.inference.inputs import expand_inputs, split_media
@@ -30,6 +30,9 @@ def add_sizing_arguments(parser) -> None:
                         help="resize so the longer side is N before the network (logits are resized back); 0 = the image's own size "
                         "(default: the size the checkpoint records, e.g. 320 for the bundled person model, else the image's own)")
     parser.add_argument("--tta", choices=["none", "flip"], default="none", help="test-time augmentation: flip averages with the mirrored image")
+    parser.add_argument("--tta-scales", type=parse_scales, default=None, metavar="S,S,...",
+                        help="multi-scale test-time augmentation: logits averaged over the network's input resized by each factor, "
+                        "e.g. 0.75,1,1.25 (with --tta flip, each scale flipped too; default: 1)")
     parser.add_argument("--refine", choices=REFINEMENTS, default=None,
                         help="guided: edges of the probabilities follow the photo (a guided filter); default: what the checkpoint records, else none")
 
@@ -54,7 +57,7 @@ def predictor_from_args(args, device=None, threshold: float | None = None):
     threshold: a binary model's (predict's --threshold; apply's own --threshold is the matte's, not this)."""
     return load_predictor(args.checkpoint, args.runtime, args.device if device is None else device, args.precision, args.threads,
                           window=args.window, flip=args.tta == "flip", max_size=args.max_size, input_size=args.input_size, refine=args.refine,
-                          threshold=threshold)
+                          threshold=threshold, scales=args.tta_scales)
 
 
 def add_arguments(parser) -> None:

@@ -16,7 +16,7 @@ from pixelseg.inference.refine import REFINEMENTS, refined_log_probabilities, re
 from pixelseg.runtime.device import resolve_device
 from pixelseg.runtime.outputs import DEFAULT_THRESHOLD, MODES, check_threshold, class_ids, class_probabilities, mode_of
 from pixelseg.runtime.precision import autocast
-from pixelseg.runtime.sliding import predict_logits, to_long_side
+from pixelseg.runtime.sliding import check_scales, predict_logits, to_long_side
 
 
 @dataclass
@@ -48,9 +48,10 @@ class Runtime:
 
     def __init__(self, classes: list[str], mean, std, window: tuple[int, int] | None = None, flip: bool = False,
                  max_size: int | None = None, input_size: int | None = None, refine: str = "none", threshold: float | None = None,
-                 mode: str = "multiclass"):
+                 mode: str = "multiclass", scales: Sequence[float] | None = None):
         self.classes, self.mean, self.std = list(classes), tuple(mean), tuple(std)
         self.window, self.flip = window, flip  # sliding-window size (H, W) and flip TTA, see runtime.sliding
+        self.scales = resolve_scales(scales)   # multi-scale TTA: factors of the network's input
         self.max_size, self.input_size = max_size, input_size
         self.refine = check_refine(refine)
         self.mode, self.threshold = mode, resolve_threshold(threshold, mode, len(self.classes))
@@ -77,7 +78,7 @@ class Runtime:
         full = batch.permute(0, 3, 1, 2)                                               # (B, 3, H, W) uint8, a view
         small = to_long_side(full, self.input_size)  # as uint8, before normalising: a quarter of the float work
         x = normalize(small, self.mean, self.std)                                      # (B, 3, h, w) float32
-        out = predict_logits(self.forward, x, self.window_for(*x.shape[-2:]), flip=self.flip).float()  # (B, C, h, w)
+        out = predict_logits(self.forward, x, self.window_for(*x.shape[-2:]), flip=self.flip, scales=self.scales).float()  # (B, C, h, w)
         # Channels-last (the model's layout) makes the resize and a later softmax over C several times slower.
         return NetworkOutput(out.contiguous(), small, full)
 
@@ -183,6 +184,8 @@ class Predictor(Runtime):
         max_size: slide windows only over images whose longer side exceeds this (windows of
             `window`, or max_size × max_size); smaller images run whole.
         flip: test-time augmentation, averaged with the prediction on the mirrored image.
+        scales: multi-scale test-time augmentation, e.g. (0.75, 1, 1.25): the network's input
+            resized by each factor, the logits resized back and averaged (None: (1,)).
         input_size: run the network on the image resized so its longer side is this many pixels
             (faster, for video); the logits are resized back before any argmax. None or 0: the
             image's own size.
@@ -203,9 +206,9 @@ class Predictor(Runtime):
 
     def __init__(self, model: torch.nn.Module, classes: list[str], mean, std, device="auto", precision: str = "fp32",
                  window: tuple[int, int] | None = None, flip: bool = False, max_size: int | None = None, input_size: int | None = None,
-                 refine: str = "none", threshold: float | None = None):
+                 refine: str = "none", threshold: float | None = None, scales: Sequence[float] | None = None):
         maps = getattr(model, "pixelseg_config", {}).get("num_classes", len(classes))  # a registry model records its output maps
-        super().__init__(classes, mean, std, window, flip, max_size, input_size, refine, threshold, mode_of(maps))
+        super().__init__(classes, mean, std, window, flip, max_size, input_size, refine, threshold, mode_of(maps), scales)
         self.device, self.precision = resolve_device(device), precision
         self.model = model.to(self.device, memory_format=torch.channels_last).eval()
 
@@ -237,6 +240,14 @@ def resolve_threshold(threshold: float | None, mode: str, num_classes: int) -> f
         return check_threshold(DEFAULT_THRESHOLD if threshold is None else threshold)
     except ValueError as err:
         raise PixelsegError(f"--threshold: {err}") from None
+
+
+def resolve_scales(scales: Sequence[float] | None) -> tuple[float, ...]:
+    """Test-time scales as a tuple ((1,) for None); a PixelsegError names a bad one."""
+    try:
+        return (1.0,) if scales is None else check_scales(scales)
+    except ValueError as err:
+        raise PixelsegError(f"--tta-scales: {err}") from None
 
 
 def check_refine(refine: str) -> str:

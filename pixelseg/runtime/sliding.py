@@ -1,14 +1,18 @@
-"""Logits for images larger than a network should see at once, and flip test-time augmentation.
+"""Logits for images larger than a network should see at once, and test-time augmentation (flip, scales).
 
-`predict_logits(model, images, window=..., flip=True)` is the one entry point the evaluator, the
+`predict_logits(model, images, window=..., flip=True, scales=(0.75, 1, 1.25))` is the one entry point the evaluator, the
 predictor and the apply effects share.
 """
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
+
+MIN_SCALED_SIDE = 32   # the smallest side a scaled test-time copy gets (the models' minimum input)
+MAX_SCALE = 4.0
 
 
 def to_long_side(images: torch.Tensor, long_side: int | None) -> torch.Tensor:
@@ -50,17 +54,38 @@ def sliding_window_logits(model, images: torch.Tensor, window: tuple[int, int], 
     return total / counts
 
 
-def predict_logits(model, images: torch.Tensor, window: tuple[int, int] | None = None, overlap: float = 0.25, flip: bool = False) -> torch.Tensor:
+def predict_logits(model, images: torch.Tensor, window: tuple[int, int] | None = None, overlap: float = 0.25, flip: bool = False,
+                   scales: Sequence[float] = (1.0,)) -> torch.Tensor:
     """Logits (B, C, H, W) at the input's size: whole image or sliding window, optionally averaged
-    with the prediction on the horizontally flipped image (flipped back)."""
+    with the prediction on the horizontally flipped image (flipped back) and over `scales`
+    (multi-scale test-time augmentation: the images resized by each factor, the logits resized back)."""
+    size = images.shape[-2:]
 
     def once(x):
         out = sliding_window_logits(model, x, window, overlap) if window else model(x).float()
-        if out.shape[-2:] != x.shape[-2:]:  # a network with a smaller output: resize before any argmax
-            out = F.interpolate(out, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        if out.shape[-2:] != size:  # a smaller output, or another scale: back to the input's size before any argmax
+            out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)
         return out
 
-    logits = once(images)
-    if flip:
-        logits = (logits + once(images.flip(-1)).flip(-1)) / 2
-    return logits
+    total = None
+    for scale in scales:
+        x = images if scale == 1 else F.interpolate(images, size=scaled_size(size, scale), mode="bilinear", align_corners=False,
+                                                     antialias=scale < 1)
+        logits = once(x)
+        if flip:
+            logits = (logits + once(x.flip(-1)).flip(-1)) / 2
+        total = logits if total is None else total + logits
+    return total if len(scales) == 1 else total / len(scales)
+
+
+def scaled_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
+    """(H, W) times `scale`, rounded, at least MIN_SCALED_SIDE: a network needs some pixels to pool."""
+    return tuple(max(MIN_SCALED_SIDE, round(side * scale)) for side in size)
+
+
+def check_scales(scales: Sequence[float]) -> tuple[float, ...]:
+    """Test-time scales as a tuple; ValueError unless there is at least one and each is in (0, 4]."""
+    scales = tuple(float(s) for s in scales)
+    if not scales or any(not 0 < s <= MAX_SCALE for s in scales):
+        raise ValueError(f"test-time scales must be factors in (0, {MAX_SCALE:g}], e.g. 0.75,1,1.25; got {','.join(map(str, scales)) or 'none'}")
+    return scales

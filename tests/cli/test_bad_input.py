@@ -278,6 +278,8 @@ CASES = [
     case("apply-skip-existing-onto-inputs", f"{APPLY} blur {{data}}/images/val --out {{data}}/images/val --skip-existing", 2,
          "00000.png", "would overwrite its input"),
     case("evaluate-refine-unknown", f"{EVALUATE} --refine sharp", 2, "--refine", "'sharp'"),
+    case("evaluate-tta-scales-zero", f"{EVALUATE} --tta-scales 1,0", 2, "--tta-scales", "factors in (0, 4]"),
+    case("predict-tta-scales-not-numbers", f"{PREDICT} {{tmp}}/x.jpg --out {{out}} --tta-scales big", 2, "--tta-scales", "'big'"),
     case("predict-input-size-negative", f"{PREDICT} {{tmp}}/x.jpg --out {{out}} --input-size -3", 2, "--input-size", "-3"),
     case("apply-solid-too-big", f"{APPLY} blur {{tmp}}/x.jpg --out {{out}} --solid 0.6", 2, "--solid", "below 0.5"),
     case("export-nothing-to-write", "export --checkpoint {ckpt}", 2, "--onnx", "--slim"),

@@ -178,3 +178,30 @@ def test_resized_target_probability_keeps_the_mask_and_batches_like_single_image
     batch = runtime.target_probability_batch(same, 1)
     for image, p in zip(same, batch):
         torch.testing.assert_close(p, torch.from_numpy(runtime.target_probability(image, 1)), atol=1e-6, rtol=0)
+
+
+def test_flip_tta_on_a_flip_symmetric_image():
+    """On a mirror-symmetric image, flip TTA gives a mirror-symmetric answer whatever the model
+    (the average of f(x) and its mirror), and for a model whose every kernel is mirror-symmetric
+    (flip-equivariant, on sides its pooling divides) exactly the plain prediction; through the
+    Predictor's real path (normalise, average, back to the image's size)."""
+    import pixelseg
+
+    rng = np.random.default_rng(6)
+    half = rng.integers(0, 256, (48, 32, 3), dtype=np.uint8)
+    image = np.concatenate([half, half[:, ::-1]], axis=1)                           # (48, 64, 3), mirror-symmetric
+    torch.manual_seed(5)
+    model = pixelseg.create_model("unet", 3, base_channels=8, depth=2, upsample="bilinear").eval()
+
+    def predictors():
+        return (Predictor(model, CLASSES, (0.5,) * 3, (0.25,) * 3, "cpu"), Predictor(model, CLASSES, (0.5,) * 3, (0.25,) * 3, "cpu", flip=True))
+
+    plain, flipped = predictors()
+    assert not torch.allclose(plain.logits(image), plain.logits(image).flip(-1), atol=1e-3)   # the model alone is not symmetric
+    torch.testing.assert_close(flipped.logits(image), flipped.logits(image).flip(-1), atol=1e-5, rtol=0)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+                module.weight.copy_((module.weight + module.weight.flip(-1)) / 2)
+    plain, flipped = predictors()
+    torch.testing.assert_close(flipped.logits(image), plain.logits(image), atol=1e-5, rtol=0)

@@ -1,6 +1,8 @@
 import torch
 
-from pixelseg.runtime.sliding import _starts, predict_logits, sliding_window_logits
+import pytest
+
+from pixelseg.runtime.sliding import _starts, check_scales, predict_logits, scaled_size, sliding_window_logits
 
 
 class PixelwiseLinear(torch.nn.Module):
@@ -62,3 +64,34 @@ def test_one_output_map_slides_and_flips_like_many():
     out = predict_logits(model, images, window=(16, 16), flip=True)
     assert out.shape == (2, 1, 37, 53)
     assert torch.allclose(out, whole, atol=1e-6)
+
+
+class HeightMap(torch.nn.Module):
+    """Every logit is the height of the image it was given: a scale's copy shows in the output."""
+
+    def forward(self, x):
+        return torch.full((x.shape[0], 1, *x.shape[-2:]), float(x.shape[-2]))
+
+
+def test_multi_scale_tta_averages_the_logits_of_each_scaled_copy():
+    images = torch.zeros(2, 3, 80, 96)
+    out = predict_logits(HeightMap(), images, scales=(0.5, 1.0, 2.0))
+    assert out.shape == (2, 1, 80, 96)
+    assert torch.allclose(out, torch.full_like(out, (40 + 80 + 160) / 3))
+    both = predict_logits(HeightMap(), images, scales=(0.75,), flip=True)  # each scale flipped too
+    assert torch.allclose(both, torch.full_like(both, 60.0))
+
+
+def test_multi_scale_tta_of_a_constant_image_and_a_pixelwise_model_changes_nothing():
+    model = PixelwiseLinear()
+    images = torch.randn(1, 3, 1, 1).expand(1, 3, 37, 53).contiguous()
+    assert torch.allclose(predict_logits(model, images, scales=(0.5, 1.0, 1.5)), model(images), atol=1e-5)
+
+
+def test_scaled_sizes_and_refused_scales():
+    assert scaled_size((360, 480), 0.75) == (270, 360)
+    assert scaled_size((40, 60), 0.1) == (32, 32)     # never below the models' minimum side
+    assert check_scales([1, "1.25"]) == (1.0, 1.25)
+    for bad in ([], [0], [-1.0], [1.0, 5.0]):
+        with pytest.raises(ValueError, match="test-time scales must be factors in"):
+            check_scales(bad)
