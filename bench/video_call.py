@@ -16,6 +16,7 @@ itself (pixelseg.apply.live: decode -> segment -> Matte (solid 0.2, feather 2, t
                                            calibrated on a clip of its own, not a test clip), network
                                            at 320 px + guided filter; smoothing off, fixed 0.5, motion 0.5
     int8-norefine-motion                   the same without the guided filter (a plain resize back)
+    int8-384-motion / int8-448-motion      the int8 model with the network at 384 / 448 px (its own size), motion 0.5
     torch-motion                           the checkpoint as it is (PyTorch, its 448 px + guided), motion 0.5
     mp-general / mp-landscape              MediaPipe 0.10.14's selfie segmenter (256×256, 144×256), no smoothing
     mp-general-motion                      MediaPipe general with pixelseg's motion smoothing 0.5
@@ -63,6 +64,8 @@ PIPELINES = {
     "int8-motion": {"label": "ours int8 320 px, motion 0.5", "kind": "onnx", "file": "model.int8.onnx", "input_size": 320, "smoothing": 0.5, "mode": "motion"},
     "int8-norefine-motion": {"label": "ours int8 320 px no guided filter, motion 0.5", "kind": "onnx", "file": "model.int8.onnx", "input_size": 320,
                              "refine": "none", "smoothing": 0.5, "mode": "motion"},
+    "int8-384-motion": {"label": "ours int8 384 px, motion 0.5", "kind": "onnx", "file": "model.int8.onnx", "input_size": 384, "smoothing": 0.5, "mode": "motion"},
+    "int8-448-motion": {"label": "ours int8 448 px, motion 0.5", "kind": "onnx", "file": "model.int8.onnx", "input_size": 448, "smoothing": 0.5, "mode": "motion"},
     "torch-motion": {"label": "ours torch (its 448 px + guided), motion 0.5", "kind": "torch", "smoothing": 0.5, "mode": "motion"},
     "mp-general": {"label": "mediapipe general (256×256)", "kind": "mediapipe", "model": 0, "smoothing": 0.0},
     "mp-landscape": {"label": "mediapipe landscape (144×256)", "kind": "mediapipe", "model": 1, "smoothing": 0.0},

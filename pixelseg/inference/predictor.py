@@ -105,8 +105,11 @@ class Runtime:
         guided refinement, equal to it for a two-class model (the filter is linear, and the two
         maps sum to 1 before and after it); with a plain resize, the resize of the probability
         instead of the probability of the resized logits (the same up to interpolation error)."""
-        ids = [target] if np.ndim(target) == 0 else list(target)
-        p = class_probabilities(out.logits)[:, ids].sum(1, keepdim=True).clamp_(max=1.0)  # (B, 1, h, w)
+        probabilities = class_probabilities(out.logits)                                 # (B, K, h, w)
+        if np.ndim(target) == 0:
+            p = probabilities[:, int(target) : int(target) + 1]                             # (B, 1, h, w), a view
+        else:
+            p = probabilities[:, list(target)].sum(1, keepdim=True).clamp_(max=1.0)
         if self.refine == "guided":
             p = refined_probability(p, out.small, out.full)                                 # (B, 1, H, W)
         elif p.shape[-2:] != out.full.shape[-2:]:
