@@ -22,22 +22,28 @@ EPS = 1e-3     # regulariser: brightness steps below about sqrt(EPS) = 3% are no
 def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
     """Mean over the (2r+1)² window around each pixel of (B, C, H, W); windows cut by the border
     average what they hold. Running sums along rows, then columns: a few operations per pixel
-    whatever the radius (avg_pool2d was ~7 ms per map at 240×320 on one core)."""
+    whatever the radius (avg_pool2d was ~7 ms per map at 240×320 on one core). The sums are
+    extended by r copies of their first and last value, so every window's sum is the difference
+    of two slices (views): half the time of gathering each window's ends with index_select."""
     for dim in (-1, -2):
         n = x.shape[dim]
         sums = F.pad(x.cumsum(dim), (1, 0) if dim == -1 else (0, 0, 1, 0))     # sums[i] = x[:i].sum()
-        index = torch.arange(n, device=x.device)
-        high, low = (index + radius + 1).clamp(max=n), (index - radius).clamp(min=0)
-        count = (high - low).to(x.dtype)
+        extended = F.pad(sums, (radius, radius, 0, 0) if dim == -1 else (0, 0, radius, radius), mode="replicate")
+        index = torch.arange(n, device=x.device, dtype=x.dtype)
+        count = (index + radius + 1).clamp(max=n) - (index - radius).clamp(min=0)  # pixels in each window
         shape = (n, 1) if dim == -2 else (n,)
-        x = (sums.index_select(dim, high) - sums.index_select(dim, low)) / count.view(shape)
+        x = (extended.narrow(dim, 2 * radius + 1, n) - extended.narrow(dim, 0, n)) / count.view(shape)
     return x
 
 
 def grey(images: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) uint8 RGB -> (B, 1, H, W) float32 luma in [0, 1] (ITU-R BT.601 weights)."""
-    weights = torch.tensor([0.299, 0.587, 0.114], device=images.device).view(1, 3, 1, 1)
-    return (images.float() * weights).sum(1, keepdim=True) / 255
+    """(B, 3, H, W) uint8 RGB -> (B, 1, H, W) float32 luma in [0, 1] (ITU-R BT.601 weights).
+
+    A product with the weights over the channels as they lie in memory: images come from (H, W, 3)
+    frames, so channels are the last dimension there, and this is ~6× faster at 640×480 than
+    weighting and summing the channel planes of the permuted view."""
+    weights = torch.tensor([0.299, 0.587, 0.114], device=images.device) / 255
+    return (images.permute(0, 2, 3, 1).float() @ weights).unsqueeze(1)
 
 
 def guided_upsample(guide_low: torch.Tensor, source_low: torch.Tensor, guide_high: torch.Tensor,
