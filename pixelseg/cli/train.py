@@ -57,6 +57,8 @@ def add_arguments(parser) -> None:
 
     model = parser.add_argument_group("model")
     model.add_argument("--model", default=S, help=f"architecture name (see pixelseg.list_models(); default: {D.model})")
+    model.add_argument("--init", default=S, metavar="CKPT|NAME", help="fine-tune: start from this checkpoint's (or bundled model's, "
+                       "e.g. person) architecture and weights, with a new optimizer and schedule; the data's classes must be its classes")
     model.add_argument("--model-option", action="append", type=parse_key_value, default=S, metavar="KEY=VALUE", help="architecture option, repeatable (e.g. base_channels=16)")
     model.add_argument("--binary", dest="mode", action="store_const", const="binary", default=S,
                        help="one output map and a sigmoid instead of one map per class and a softmax, for a data set of two classes "

@@ -76,6 +76,9 @@ class TrainConfig:
     device: str = "auto"
     num_workers: int = 0
     seed: int = 0
+    # Fine-tuning: a checkpoint (or a bundled model's name) whose architecture and weights the run
+    # starts from (a new optimizer and schedule); model and model_options are then the checkpoint's.
+    init: str | None = None
     # Distillation (engine/distill.py): a teacher's probabilities as a second target, weighted.
     teacher: str | None = None         # a checkpoint, a bundled model's name, "mediapipe" or "mediapipe-landscape"
     distill_weight: float = 0.5
@@ -136,8 +139,23 @@ class TrainConfig:
             from pixelseg.engine.distill import check_teacher  # loads checkpoints: only when asked for
 
             check_teacher(self.teacher)
+        if self.init is not None:
+            self._take_init_model()
         self._check_model()
         return self
+
+    def _take_init_model(self) -> None:
+        """model and model_options from the `init` checkpoint, whose weights the run starts from."""
+        from pixelseg.engine.checkpoint import checkpoint_mode, load_checkpoint  # torch: only when asked for
+        from pixelseg.errors import PixelsegError
+
+        try:
+            checkpoint = load_checkpoint(self.init)
+        except PixelsegError as err:
+            raise ConfigError(f"--init: {err}") from None
+        if checkpoint_mode(checkpoint) != self.mode:
+            raise ConfigError(f"--init {self.init}: a {checkpoint_mode(checkpoint)} model; this run is {self.mode}")
+        self.model, self.model_options = checkpoint["model"]["name"], dict(checkpoint["model"]["options"])
 
     def _check_model(self) -> None:
         """The name and options against the architecture's constructor, before any data is read."""

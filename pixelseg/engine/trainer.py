@@ -324,6 +324,8 @@ class Parts:
 def build_parts(config: TrainConfig, device: torch.device, world: distributed.DistInfo, train_set: SegmentationFolder) -> Parts:
     """The model (DDP-wrapped under torchrun), the loss, the optimizer and fp16's GradScaler."""
     model = create_model(config.model, output_maps(train_set.num_classes, config.mode), **config.model_options)
+    if config.init is not None:  # fine-tuning: the weights of the checkpoint the config took the model from
+        load_init_weights(model, config.init, train_set)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(device, memory_format=memory_format)
     if config.sync_bn and world.enabled:
@@ -339,6 +341,15 @@ def build_parts(config: TrainConfig, device: torch.device, world: distributed.Di
     if config.teacher is not None:
         teacher = load_teacher(config.teacher, train_set.classes, train_set.mean, train_set.std, device, config.precision)
     return Parts(model, raw_model, loss_fn, build_optimizer(config, raw_model), scaler, teacher)
+
+
+def load_init_weights(model: torch.nn.Module, init: str, train_set: SegmentationFolder) -> None:
+    """`init`'s weights into `model` (its architecture, TrainConfig.check made sure); the classes must be the data's."""
+    checkpoint = load_checkpoint(init)
+    if checkpoint["classes"] != train_set.classes:
+        raise DataError(f"{train_set.root}: classes {train_set.classes} differ from those of --init {init} ({checkpoint['classes']}); "
+                        "fine-tuning keeps the model's classes")
+    model.load_state_dict(checkpoint["state_dict"])
 
 
 @dataclass

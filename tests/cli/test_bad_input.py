@@ -125,6 +125,7 @@ JPEG_MASK = save_mask("train", "00000", np.zeros((40, 40), np.uint8), fmt="JPEG"
 CASES = [
     # ---- train: the command line --------------------------------------------------------------
     case("train-unknown-model", f"{TRAIN} --model resnet9000", 2, "--model resnet9000", "unet"),
+    case("train-init-unknown", f"{TRAIN} --init nosuchmodel", 2, "--init", "nosuchmodel", "person"),
     case("train-val-groups-unknown", f"{TRAIN} --val-groups 9999", 1, "'9999'", "no image is in group", "00000 (2)"),
     case("train-group-by-not-a-regex", f"{TRAIN} --val-groups 00000 --group-by [", 2, "--group-by", "not a regular expression"),
     case("train-val-groups-empty", f"{TRAIN} --val-groups ,", 2, "--val-groups", "group names"),

@@ -9,7 +9,7 @@ from pixelseg.data.synthetic import generate_dataset
 from pixelseg.engine.checkpoint import load_checkpoint
 from pixelseg.engine.config import ConfigError, TrainConfig, load_config
 from pixelseg.engine.trainer import class_weights, train
-from pixelseg.errors import TrainingError
+from pixelseg.errors import DataError, TrainingError
 
 TIMES = ("seconds", "elapsed")  # the columns that differ between identical runs
 
@@ -236,3 +236,30 @@ def test_a_binary_run_resumes_as_binary_only(tmp_path):
         train(tiny(data, tmp_path / "run", epochs=2), progress=False, resume=True)
     train(tiny(data, tmp_path / "run", mode="binary", epochs=2), progress=False, resume=True)
     assert [int(r["epoch"]) for r in rows(tmp_path / "run")] == [1, 2]
+
+
+def test_init_fine_tunes_from_a_checkpoints_architecture_and_weights(scenes, tmp_path):
+    train(tiny(scenes, tmp_path / "first", model_options={"base_channels": 6, "depth": 2}), progress=False)
+    start = weights(tmp_path / "first", "best.pt")
+    # The architecture is the checkpoint's (not the config's 4 channels), and with a learning rate of
+    # ~0 the weights stay where they started: the run began from them, not from a new initialisation.
+    config = tiny(scenes, tmp_path / "tuned", init=str(tmp_path / "first" / "best.pt"), epochs=1, lr=1e-12, warmup_steps=0).check()
+    assert (config.model, config.model_options) == ("unet", {"base_channels": 6, "depth": 2})
+    train(config, progress=False)
+    tuned = weights(tmp_path / "tuned")
+    kernels = [k for k in start if k.endswith("weight") and start[k].ndim == 4]
+    assert kernels and all(torch.allclose(tuned[k], start[k], atol=1e-6) for k in kernels)
+    train(tiny(scenes, tmp_path / "fresh", model_options={"base_channels": 6, "depth": 2}, epochs=1, lr=1e-12, warmup_steps=0, seed=1), progress=False)
+    assert not all(torch.allclose(weights(tmp_path / "fresh")[k], start[k], atol=1e-3) for k in kernels)
+
+
+def test_init_refuses_another_mode_or_other_classes(scenes, tmp_path):
+    train(tiny(scenes, tmp_path / "first", epochs=1), progress=False)
+    with pytest.raises(ConfigError, match="--init .*: a multiclass model; this run is binary"):
+        tiny(scenes, tmp_path / "b", init=str(tmp_path / "first" / "best.pt"), mode="binary").check()
+    with pytest.raises(ConfigError, match="--init: nosuchmodel"):
+        tiny(scenes, tmp_path / "c", init="nosuchmodel").check()
+    other = generate_dataset(tmp_path / "other", train=4, val=2, size=48, progress=False)
+    (other / "classes.txt").write_text("\n".join(f"class{i}" for i in range(len((other / "classes.txt").read_text().split()))) + "\n")
+    with pytest.raises(DataError, match="fine-tuning keeps the model's classes"):
+        train(tiny(other, tmp_path / "d", init=str(tmp_path / "first" / "best.pt"), epochs=1), progress=False)
