@@ -103,6 +103,9 @@ def add_arguments(parser) -> None:
                       "the rest: whole sequences held out, so that the score is on scenes never seen (e.g. CamVid's 0006R0)")
     data.add_argument("--group-by", default=S, metavar="REGEX", help=f"a sample's group: this regex on its id, its first capture group if "
                       f"it has one (default: {D.group_by!r}, the part before the first '_')")
+    data.add_argument("--input-size", type=positive_int, default=S, metavar="N", help="the longer side the network is meant to see: "
+                      "validation resizes each image to it, and the checkpoints record it for evaluate, predict, apply and serve "
+                      "(default: each image at its own size)")
     data.add_argument("--num-workers", type=int, default=S, help="data loader processes (0: load in the training process)")
     data.add_argument("--preview-images", type=int, default=S, help=f"validation images drawn with predictions every epoch (default: {D.preview_images})")
 
