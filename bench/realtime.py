@@ -252,42 +252,11 @@ def prepare_ours(args, workdir: Path) -> tuple[bool, dict]:
 
 
 def quantize_int8(model: Path, out: Path, video: Path, checkpoint: dict, input_size: int, frames: int = 32) -> None:
-    """Static int8 quantization (QDQ, per-channel weights) calibrated on the network inputs of `frames` video frames."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    """Static int8 quantization (pixelseg.inference.quantize: QDQ, per-channel weights) calibrated on
+    the network inputs of `frames` frames of `video`, as `pixelseg export --int8 --calibrate` does."""
+    from pixelseg.inference.quantize import calibration_inputs, quantize_int8 as quantize
 
-    import onnx
-    from pixelseg.data.folder import normalize
-    from pixelseg.inference.onnx import INPUT_NAME
-    import torch.nn.functional as F
-
-    batches = []
-    with VideoReader(video) as reader:
-        for index, frame in enumerate(reader):
-            if index >= frames:
-                break
-            x = torch.from_numpy(frame).permute(2, 0, 1)[None]
-            if input_size:
-                scale = input_size / max(frame.shape[:2])
-                x = F.interpolate(x, size=(round(frame.shape[0] * scale), round(frame.shape[1] * scale)), mode="bilinear", antialias=True)
-            batches.append({INPUT_NAME: normalize(x, checkpoint["mean"], checkpoint["std"]).numpy()})
-
-    class Frames(CalibrationDataReader):
-        def __init__(self):
-            self.items = iter(batches)
-
-        def get_next(self):
-            return next(self.items, None)
-
-    prepared = out.with_suffix(".prep.onnx")
-    quant_pre_process(str(model), str(prepared), skip_symbolic_shape=True)
-    quantize_static(str(prepared), str(out), Frames(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-    # The metadata (classes, normalisation, inference settings) is the float model's.
-    source, target = onnx.load(str(model)), onnx.load(str(out))
-    del target.metadata_props[:]
-    target.metadata_props.extend(source.metadata_props)
-    onnx.save(target, str(out))
+    quantize(model, out, calibration_inputs([video], checkpoint["mean"], checkpoint["std"], input_size, frames))
     print(f"int8 model: {out.stat().st_size / 1e6:.1f} MB (float {model.stat().st_size / 1e6:.1f} MB)", flush=True)
 
 

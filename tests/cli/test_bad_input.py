@@ -228,6 +228,9 @@ CASES = [
     case("live-no-batch-size", f"{LIVE} blur 0 --out {{tmp}}/o.mp4 --batch-size 4", 2, "--batch-size"),
     # ---- export ---------------------------------------------------------------------------------
     case("export-opset-3", "export --checkpoint {ckpt} --onnx {tmp}/m.onnx --opset 3", 2, "--opset 3"),
+    case("export-int8-without-onnx", "export --checkpoint {ckpt} --slim {tmp}/s.pt --int8 --calibrate {tmp}/x.jpg", 2, "--int8", "--onnx"),
+    case("export-int8-without-calibration", "export --checkpoint {ckpt} --onnx {tmp}/m.onnx --int8", 2, "--int8 needs --calibrate"),
+    case("export-int8-calibration-missing", "export --checkpoint {ckpt} --onnx {tmp}/m.onnx --int8 --calibrate {tmp}/nothere.jpg", 1, "nothere.jpg", "no such file"),
     case("export-opset-99", "export --checkpoint {ckpt} --onnx {tmp}/m.onnx --opset 99", 2, "--opset 99"),
     case("export-not-onnx-name", "export --checkpoint {ckpt} --onnx {tmp}/m.txt", 2, "m.txt", ".onnx"),
     case("export-onto-folder", "export --checkpoint {ckpt} --onnx {tmp}/m.onnx", 2, "--onnx", "is a folder", setup=make_dir("m.onnx")),
