@@ -147,6 +147,10 @@ def section_text(results: dict, args, command: str, loads: tuple, figure: Path, 
         lines.append(f"| {name} | {r['parameters'] / 1e6:.2f} M | {len(r['rows'])} | {r['images_per_second']:.2f} | {held} | "
                      f"{inseq:.3f} |")
     lines.append("")
+    missing = [name for name in ENTRIES if name not in results]
+    if missing:
+        lines.append(f"Not run yet: {', '.join(missing)} (`python bench/camvid.py --resume` trains what is missing and keeps the rest).")
+        lines.append("")
     lines.append(f"![val mIoU against time]({Path(os.path.relpath(figure, doc.parent)).as_posix()})")
     lines.append("")
     lines.append("For scale, published mIoU on CamVid's test split (mostly sequence Seq05VD, unseen in training): ENet "

@@ -4,8 +4,9 @@
     pixelseg evaluate --checkpoint person --data DIR
     Predictor.from_checkpoint("person")
 
-Each is a slim checkpoint (fp16 weights, no optimiser state) that records how to run it (its
-"inference" entry: input size and refinement). The model card is docs/models.md.
+Each records how to run it (input size and refinement): person is a slim checkpoint (fp16 weights,
+no optimiser state); person-fast is the same network as int8 ONNX at 320 px, the default of
+`pixelseg live` (`pixelseg export --int8`, `make person-fast`). The model card is docs/models.md.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ FOLDER = Path(__file__).resolve().parent
 # name -> (file in this folder, one line for --help)
 BUNDLED = {
     "person": ("person.pt", "background/person, LR-ASPP on EfficientNet-Lite0, runs at 448 px with a guided filter (docs/models.md)"),
+    "person-fast": ("person-fast.onnx", "the same network as int8 ONNX at 320 px with the guided filter: live's default, for video calls"),
 }
 
 

@@ -33,7 +33,7 @@ def add_arguments(parser) -> None:
                         help="send the result to a virtual webcam that Zoom, Meet or a browser can pick (needs pixelseg[live] and, on Linux, v4l2loopback)")
     parser.add_argument("--preview", action="store_true", help="show the result in a preview window (q or Esc ends; not --window, which is the sliding-window size)")
     add_effect_arguments(parser)
-    add_inference_arguments(parser, default_checkpoint="person", batching=False)
+    add_inference_arguments(parser, default_checkpoint="person-fast", batching=False)
 
 
 def _check_sinks(args, effect) -> None:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import torch
 
+from pixelseg.engine.checkpoint import resolve_checkpoint
 from pixelseg.errors import PixelsegError
 from pixelseg.inference.predictor import Predictor, Runtime
 
@@ -13,7 +14,7 @@ RUNTIMES = ("torch", "onnx")
 
 def load_predictor(path: str | Path, runtime: str | None = None, device="auto", precision: str = "fp32", threads: int | None = None,
                    **options) -> Runtime:
-    """A Predictor (or OnnxPredictor) for `path`.
+    """A Predictor (or OnnxPredictor) for `path`: a file or a bundled model's name.
 
     runtime: "torch", "onnx", or None to choose by the file's suffix (.onnx -> onnx).
     threads: CPU threads for the network (None: the library's default). With ONNX Runtime, PyTorch
@@ -22,7 +23,7 @@ def load_predictor(path: str | Path, runtime: str | None = None, device="auto", 
         frame took ~50 ms instead of ~5).
     options: window, flip, max_size, input_size (see Predictor).
     """
-    path = Path(path)
+    path = resolve_checkpoint(path)  # a file, or a bundled model's (person.pt, person-fast.onnx)
     if runtime is None:
         runtime = "onnx" if path.suffix.lower() == ".onnx" else "torch"
     if runtime not in RUNTIMES:

@@ -110,3 +110,15 @@ def test_ctrl_c_in_a_real_process_finishes_the_output_file(checkpoint, tmp_path)
     frames = video_facts(out)["frames"]
     assert 0 < frames < 300
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "o.mp4"]
+
+
+def test_the_default_model_is_the_bundled_person_fast(tmp_path, capsys, monkeypatch):
+    import pixelseg.cli.predict as predict_cli
+
+    loaded = []
+    real = predict_cli.load_predictor
+    monkeypatch.setattr(predict_cli, "load_predictor", lambda path, *a, **k: loaded.append(path) or real(path, *a, **k))
+    clip = write_video(tmp_path / "clip.mp4", frames=3, size=(48, 64), fps=12)
+    assert main(["live", "replace", str(clip), "--background", "#00ff00", "--out", str(tmp_path / "o.mp4"), "--quiet"]) == 0
+    assert loaded == ["person-fast"] and video_facts(tmp_path / "o.mp4")["frames"] == 3
+    assert "'person'" in capsys.readouterr().out
