@@ -56,11 +56,17 @@ def test_evaluate_with_flip_tta_sliding_window_and_confusion_png(run_dir, scenes
     assert main(["evaluate", "--checkpoint", str(run_dir / "best.pt"), "--data", str(scenes), "--json", str(tta), "--quiet",
                  "--tta", "flip", "--window", "32x32", "--confusion", str(tmp_path / "confusion.png")]) == 0
     a, b = json.loads(plain.read_text()), json.loads(tta.read_text())
-    assert b["evaluation"] == {"split": "val", "groups": None, "tta": "flip", "window": [32, 32], "input_size": None, "refine": "none",
+    assert b["evaluation"] == {"split": "val", "groups": None, "tta": "flip", "tta_scales": [1.0], "window": [32, 32], "input_size": None, "refine": "none",
                                "edge_band": None, "mode": "multiclass", "threshold": None}
     assert np.array(a["confusion"]).sum() == np.array(b["confusion"]).sum() == 4 * 48 * 48  # every pixel counted once
     with Image.open(tmp_path / "confusion.png") as png:
         assert png.format == "PNG"
+    scaled = tmp_path / "scales.json"
+    assert main(["evaluate", "--checkpoint", str(run_dir / "best.pt"), "--data", str(scenes), "--json", str(scaled), "--quiet",
+                 "--tta-scales", "0.75,1,1.25"]) == 0
+    c = json.loads(scaled.read_text())
+    assert c["evaluation"]["tta_scales"] == [0.75, 1.0, 1.25] and np.array(c["confusion"]).sum() == 4 * 48 * 48
+    assert c["confusion"] != a["confusion"]  # the scaled copies changed some answers
 
 
 def test_predict_writes_palette_mask_at_original_size_and_overlay(run_dir, tmp_path):
