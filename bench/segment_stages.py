@@ -20,13 +20,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pixelseg.data.folder import normalize  # noqa: E402
 from pixelseg.inference.loading import load_predictor  # noqa: E402
-from pixelseg.runtime.sliding import to_long_side  # noqa: E402
 
 
 def frame_640x480() -> np.ndarray:
@@ -60,9 +58,8 @@ def main(argv=None) -> int:
     person = runtime.class_index("person") if "person" in runtime.classes else 1
     frame = frame_640x480()
     batch = frame[None]
-    small = to_long_side(torch.from_numpy(batch).permute(0, 3, 1, 2), runtime.input_size)
-    x = normalize(small, runtime.mean, runtime.std)
     out = runtime.network(batch)
+    x = normalize(out.small, runtime.mean, runtime.std)  # the network's own input
     stages = {
         f"network alone ({x.shape[-2]}×{x.shape[-1]})": lambda: runtime.forward(x),
         "network(): resize + normalise + network": lambda: runtime.network(batch),

@@ -12,6 +12,7 @@ same class, which is what to check on one's own model before shipping it.
 """
 from __future__ import annotations
 
+import itertools
 import tempfile
 from pathlib import Path
 from typing import Iterable
@@ -35,9 +36,9 @@ def calibration_inputs(paths: Iterable[Path], mean, std, input_size: int | None,
     per_file = max(1, -(-count // max(1, len(paths))))
     for path in paths:
         if is_video(path):
-            with VideoReader(path) as video:
+            with VideoReader(path) as video:  # every step-th frame, and no decoding past the last one taken
                 step = max(1, (video.info.frames or per_file) // per_file)
-                pictures += [frame for index, frame in enumerate(video) if index % step == 0][:per_file]
+                pictures += list(itertools.islice(video, 0, step * per_file, step))
         else:
             pictures.append(load_image(path))
     if not pictures:

@@ -229,6 +229,8 @@ CASES = [
     # ---- export ---------------------------------------------------------------------------------
     case("export-opset-3", "export --checkpoint {ckpt} --onnx {tmp}/m.onnx --opset 3", 2, "--opset 3"),
     case("export-int8-without-onnx", "export --checkpoint {ckpt} --slim {tmp}/s.pt --int8 --calibrate {tmp}/x.jpg", 2, "--int8", "--onnx"),
+    case("export-calibration-count-zero", "export --checkpoint {ckpt} --onnx {tmp}/m.onnx --int8 --calibrate {tmp}/x.jpg --calibration-count 0", 2,
+         "--calibration-count", "0"),
     case("export-int8-without-calibration", "export --checkpoint {ckpt} --onnx {tmp}/m.onnx --int8", 2, "--int8 needs --calibrate"),
     case("export-int8-calibration-missing", "export --checkpoint {ckpt} --onnx {tmp}/m.onnx --int8 --calibrate {tmp}/nothere.jpg", 1, "nothere.jpg", "no such file"),
     case("export-opset-99", "export --checkpoint {ckpt} --onnx {tmp}/m.onnx --opset 99", 2, "--opset 99"),
