@@ -21,23 +21,26 @@ FILL = {tv_tensors.Image: 0, tv_tensors.Mask: IGNORE_INDEX}
 
 
 class RandomScale(v2.Transform):
-    """Resize by a factor drawn uniformly from [min_scale, max_scale].
+    """Resize by a factor drawn uniformly from [min_scale, max_scale]; with `long_side`, a factor of
+    the size whose longer side is `long_side` (the size the model will be run at: images of
+    different sizes then reach the network at the scales it will see them).
 
     Images: bilinear with antialiasing. Masks: "nearest-exact", which picks the source pixel under
     each output pixel's centre, the same geometry bilinear uses; plain "nearest" (torch's legacy
     rule, floor(i * in / out)) would shift the mask up to half a source pixel up-left of its image.
     """
 
-    def __init__(self, min_scale: float, max_scale: float):
+    def __init__(self, min_scale: float, max_scale: float, long_side: int | None = None):
         super().__init__()
-        self.min_scale, self.max_scale = min_scale, max_scale
+        self.min_scale, self.max_scale, self.long_side = min_scale, max_scale, long_side
 
     def make_params(self, flat_inputs):
         return {"scale": float(torch.empty(1).uniform_(self.min_scale, self.max_scale))}
 
     def transform(self, inpt, params):
         height, width = TF.get_size(inpt)
-        size = [max(1, round(height * params["scale"])), max(1, round(width * params["scale"]))]
+        scale = params["scale"] * (self.long_side / max(height, width) if self.long_side else 1.0)
+        size = [max(1, round(height * scale)), max(1, round(width * scale))]
         if isinstance(inpt, tv_tensors.Mask):
             return TF.resize(inpt, size, interpolation=v2.InterpolationMode.NEAREST_EXACT)
         return TF.resize(inpt, size, interpolation=v2.InterpolationMode.BILINEAR, antialias=True)
@@ -49,6 +52,7 @@ class AugmentConfig:
 
     crop_size: tuple[int, int] | None = None
     scale: tuple[float, float] = (0.75, 1.25)
+    long_side: int | None = None  # scale relative to this longer side instead of the image's own
     hflip: float = 0.5
     vflip: float = 0.0
     rotation: float = 0.0  # degrees, ±
@@ -69,8 +73,8 @@ class JointTransform:
 def train_transform(config: AugmentConfig) -> JointTransform:
     """The training pipeline: scale, rotate, crop (padding 255 in masks), flip, colour jitter."""
     steps: list[v2.Transform] = []
-    if tuple(config.scale) != (1.0, 1.0):  # tuple(): a config file gives lists
-        steps.append(RandomScale(*config.scale))
+    if tuple(config.scale) != (1.0, 1.0) or config.long_side:  # tuple(): a config file gives lists
+        steps.append(RandomScale(*config.scale, long_side=config.long_side))
     if config.rotation:
         # Bilinear for the image (the default, nearest, makes jagged edges); torchvision always
         # rotates masks with nearest whatever this says.

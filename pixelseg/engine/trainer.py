@@ -468,7 +468,7 @@ def augmentation(augment: AugmentConfig):
     """The joint training transform, or None when the config asks for no augmentation at all
     (train_transform cannot build an empty pipeline)."""
     a = augment
-    if tuple(a.scale) == (1.0, 1.0) and not (a.rotation or a.crop_size or a.hflip or a.vflip or a.color_jitter):
+    if tuple(a.scale) == (1.0, 1.0) and not (a.long_side or a.rotation or a.crop_size or a.hflip or a.vflip or a.color_jitter):
         return None
     return train_transform(a)
 

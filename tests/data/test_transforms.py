@@ -134,3 +134,27 @@ def test_folder_with_augmentation(make_data_folder):
     assert image.shape == (3, 32, 32) and image.dtype == torch.float32
     assert target.dtype == torch.int64 and set(target.unique().tolist()) <= {0, 1, 255}
     assert dataset.load(0)[1] is dataset.load(0)[1] and np.array_equal(dataset.load(0)[1], mask)  # cache untouched
+
+
+def test_long_side_scales_every_image_to_the_same_longer_side():
+    """With long_side, a 40×90 and a 300×120 image both come out with a longer side of
+    long_side × the drawn factor, and their masks with them."""
+    torch.manual_seed(0)
+    for height, width in ((40, 90), (300, 120), (64, 64)):
+        for _ in range(5):
+            pipeline = JointTransform(RandomScale(0.8, 1.25, long_side=100))
+            image = torch.zeros(3, height, width, dtype=torch.uint8)
+            out_image, out_mask = pipeline(image, torch.zeros(height, width, dtype=torch.uint8))
+            assert out_image.shape[1:] == out_mask.shape
+            assert 80 <= max(out_mask.shape) <= 125, (height, width, out_mask.shape)
+            # the aspect ratio is kept (to rounding)
+            assert abs(out_mask.shape[0] / out_mask.shape[1] - height / width) < 0.05
+    fixed = JointTransform(RandomScale(1.0, 1.0, long_side=50))
+    _, out_mask = fixed(torch.zeros(3, 40, 200, dtype=torch.uint8), torch.zeros(40, 200, dtype=torch.uint8))
+    assert tuple(out_mask.shape) == (10, 50)
+
+
+def test_long_side_alone_builds_a_pipeline():
+    config = AugmentConfig(scale=(1.0, 1.0), long_side=32, hflip=0.0, color_jitter=0.0)
+    _, out_mask = train_transform(config)(torch.zeros(3, 64, 128, dtype=torch.uint8), torch.zeros(64, 128, dtype=torch.uint8))
+    assert tuple(out_mask.shape) == (16, 32)
