@@ -154,10 +154,13 @@ def open_session(path: str | Path, threads: int | None = None):
     options.log_severity_level = 3  # errors only: the optimiser's notes are not the user's business
     if threads:
         options.intra_op_num_threads = threads
-    # No busy-waiting between runs: in a loop that also decodes, resizes and composites (PyTorch's
-    # own threads among them) spinning threads take the cores the rest needs. On 2 cores this made
-    # the segment step of a 640×480 frame ~2× faster end to end, for ~0.5 ms more per run alone.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Threads spin while a run lasts (a graph of many short operators would otherwise wake them
+    # by a system call for each) and stop the moment it returns: spinning on between runs took the
+    # cores that decoding and compositing need (the segment step ~2× slower in a video loop on 2
+    # cores), never spinning cost ~1 ms a frame (256 px int8 in bench/realtime.py's loop: segment
+    # 6.1-8.0 ms without spinning, 5.5-6.2 spinning within runs; docs/benchmarks.md).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as err:
