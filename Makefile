@@ -44,12 +44,12 @@ person-model: $(BIN)/.installed
 	OMP_NUM_THREADS=1 $(BIN)/pixelseg train --config configs/person-bundled.yaml --data runs/person-data --out runs/person-bundled
 	$(BIN)/pixelseg export --checkpoint runs/person-bundled/best.pt --slim pixelseg/bundled/person.pt --input-size 448 --refine guided
 
-# Its video-call form (pixelseg/bundled/person-fast.onnx, live's default): person fine-tuned for a
-# longer side of 320 px (configs/person-fast.yaml), as int8 ONNX calibrated on 32 of human_seg's
+# Its video-call form (pixelseg/bundled/person-fast.onnx, live's default): person fine-tuned for
+# camera frames (configs/person-fast.yaml), as int8 ONNX at 384 px calibrated on 32 of human_seg's
 # training photos.
 person-fast: $(BIN)/.installed
 	test -d runs/person-data || $(BIN)/pixelseg data composite --cutouts ../shared/datasets/person_cutouts \
 		--photos ../shared/datasets/human_seg --count 4000 --out runs/person-data
 	$(BIN)/pixelseg train --config configs/person-fast.yaml --data runs/person-data --out runs/person-fast
 	$(BIN)/pixelseg export --checkpoint runs/person-fast/best.pt --onnx pixelseg/bundled/person-fast.onnx --int8 \
-		--calibrate ../shared/datasets/human_seg/images/train --refine guided
+		--calibrate ../shared/datasets/human_seg/images/train --input-size 384 --refine guided

@@ -11,7 +11,7 @@ frame (PyAV), segment it, composite it over a new background (soft alpha, 2-pixe
     ours/torch   the checkpoint (default: the bundled person model), PyTorch with 1 and with 2
                  threads, network at --input-size (longer side; default the checkpoint's own) and
                  its refinement (guided filter back to 640×480, or a plain resize)
-    ours/onnx    the same model exported to ONNX, ONNX Runtime (2 threads, no spinning; PyTorch's
+    ours/onnx    the same model exported to ONNX, ONNX Runtime (2 threads spinning within a run only; PyTorch's
                  resizing around it on 1 thread); with --int8 also its static int8 quantization
                  (QDQ, calibrated on 32 frames of the test video)
     mediapipe    MediaPipe 0.10.14's selfie segmenter ("general" 256×256 and "landscape" 144×256

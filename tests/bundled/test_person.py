@@ -1,4 +1,4 @@
-"""The bundled person models (person, and person-fast: the same network as int8 ONNX at 320 px): they
+"""The bundled person models (person, and person-fast: the same network fine-tuned for video, int8 ONNX at 384 px): they
 load by name on a fresh install (no training, no wheel, no network) and, on scikit-image's astronaut
 photo, keep the astronaut and drop the flag and the shuttle.
 
@@ -40,7 +40,7 @@ def test_the_person_model_ships_small_and_records_how_to_run_it():
     assert "optimizer" not in checkpoint
 
 
-def test_person_fast_is_the_int8_graph_at_320_px_and_both_stay_small():
+def test_person_fast_is_the_int8_graph_at_384_px_and_both_stay_small():
     import onnx
 
     from pixelseg.inference.onnx import read_metadata
@@ -48,7 +48,7 @@ def test_person_fast_is_the_int8_graph_at_320_px_and_both_stay_small():
     path = bundled_path("person-fast")
     meta = read_metadata(path)
     assert meta["classes"] == ["background", "person"]
-    assert meta["inference"] == {"input_size": 320, "refine": "guided"}
+    assert meta["inference"] == {"input_size": 384, "refine": "guided"}
     operators = {node.op_type for node in onnx.load(str(path)).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= operators  # int8 weights and activations
     assert sum(f.stat().st_size for f in FOLDER.iterdir() if f.suffix in (".pt", ".onnx")) < 10.5e6
