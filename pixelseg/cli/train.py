@@ -92,7 +92,7 @@ def add_arguments(parser) -> None:
     data = parser.add_argument_group("data and augmentation")
     data.add_argument("--crop-size", type=parse_size, default=S, help="random crop H or HxW for training (default: whole images)")
     data.add_argument("--scale", type=float, nargs=2, default=S, metavar=("MIN", "MAX"), help=f"random rescale range (default: {D.augment.scale[0]} {D.augment.scale[1]})")
-    data.add_argument("--scale-long-side", dest="long_side", type=int, default=S, metavar="PIXELS",
+    data.add_argument("--scale-long-side", dest="long_side", type=positive_int, default=S, metavar="PIXELS",
                       help="rescale relative to this longer side (the input size the model will run at) instead of each image's own")
     data.add_argument("--hflip", type=float, default=S, metavar="P", help=f"horizontal flip probability (default: {D.augment.hflip})")
     data.add_argument("--vflip", type=float, default=S, metavar="P", help=f"vertical flip probability (default: {D.augment.vflip})")

@@ -123,6 +123,9 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+        long_side = self.augment.long_side
+        if long_side is not None and (not isinstance(long_side, int) or long_side < 1):
+            raise ConfigError(f"augment.long_side must be a positive integer, got {long_side!r}")
         for key in ("lr", "time_budget", "grad_clip", "max_class_weight"):
             value = getattr(self, key)
             if value is not None and not value > 0:

@@ -127,6 +127,7 @@ CASES = [
     case("train-unknown-model", f"{TRAIN} --model resnet9000", 2, "--model resnet9000", "unet"),
     case("train-init-unknown", f"{TRAIN} --init nosuchmodel", 2, "--init", "nosuchmodel", "person"),
     case("train-input-size-zero", f"{TRAIN} --input-size 0", 2, "--input-size", "at least 1, got 0"),
+    case("train-scale-long-side-zero", f"{TRAIN} --scale-long-side 0", 2, "--scale-long-side", "at least 1, got 0"),
     case("train-val-groups-unknown", f"{TRAIN} --val-groups 9999", 1, "'9999'", "no image is in group", "00000 (2)"),
     case("train-group-by-not-a-regex", f"{TRAIN} --val-groups 00000 --group-by [", 2, "--group-by", "not a regular expression"),
     case("train-val-groups-empty", f"{TRAIN} --val-groups ,", 2, "--val-groups", "group names"),

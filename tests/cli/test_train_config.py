@@ -47,6 +47,8 @@ def test_config_errors_are_one_clear_line(tmp_path, capsys):
     assert "nothing to resume" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="augment key"):
         TrainConfig.from_dict({"data": "d", "augment": {"flip": 1}})
+    with pytest.raises(ConfigError, match="augment.long_side must be a positive integer, got 0"):
+        TrainConfig.from_dict({"data": "d", "epochs": 1, "augment": {"long_side": 0}}).check()
 
 
 def test_every_train_flag_reaches_the_config():
