@@ -5,7 +5,7 @@
     Predictor.from_checkpoint("person")
 
 Each records how to run it (input size and refinement): person is a slim checkpoint (fp16 weights,
-no optimiser state); person-fast is the same network as int8 ONNX at 320 px, the default of
+no optimiser state); person-fast is the same network fine-tuned for camera frames, int8 ONNX at 384 px, the default of
 `pixelseg live` (`pixelseg export --int8`, `make person-fast`). The model card is docs/models.md.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ FOLDER = Path(__file__).resolve().parent
 # name -> (file in this folder, one line for --help)
 BUNDLED = {
     "person": ("person.pt", "background/person, LR-ASPP on EfficientNet-Lite0, runs at 448 px with a guided filter (docs/models.md)"),
-    "person-fast": ("person-fast.onnx", "the same network as int8 ONNX at 320 px with the guided filter: live's default, for video calls"),
+    "person-fast": ("person-fast.onnx", "the same network fine-tuned for camera frames, int8 ONNX at 384 px with the guided filter: live's default, for video calls"),
 }
 
 
