@@ -157,8 +157,8 @@ def open_session(path: str | Path, threads: int | None = None):
     # Threads spin while a run lasts (a graph of many short operators would otherwise wake them
     # by a system call for each) and stop the moment it returns: spinning on between runs took the
     # cores that decoding and compositing need (the segment step ~2× slower in a video loop on 2
-    # cores), never spinning cost ~1 ms a frame (256 px int8 in bench/realtime.py's loop: segment
-    # 6.1-8.0 ms without spinning, 5.5-6.2 spinning within runs; docs/benchmarks.md).
+    # cores), never spinning made the int8 segment step 1.50× MediaPipe's in bench/realtime.py's loop
+    # against 1.16× spinning within runs (docs/benchmarks.md, "Real-time").
     options.add_session_config_entry("session.intra_op.allow_spinning", "1")
     options.add_session_config_entry("session.force_spinning_stop", "1")
     try:

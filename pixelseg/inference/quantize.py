@@ -28,6 +28,7 @@ from pixelseg.inference.video_io import VideoReader, is_video
 from pixelseg.runtime.outputs import class_ids
 from pixelseg.runtime.sliding import to_long_side
 
+
 def calibration_inputs(paths: Iterable[Path], mean, std, input_size: int | None, count: int) -> list[np.ndarray]:
     """Up to `count` network inputs (1, 3, h, w) float32 from images and video frames (frames spread
     over each video's length), resized to `input_size` on the longer side and normalised."""
