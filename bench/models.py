@@ -3,6 +3,7 @@
     python bench/models.py            # everything (about 25 minutes on 2 cores)
     python bench/models.py --quick    # one round, fewer repetitions: a smoke test
     python bench/models.py --models unet,lraspp,smp_unet_resnet18,tv_lraspp_mobilenet_v3_large
+    python bench/models.py --quick --models unet,smp_unet_resnet18 --profile   # and where each step's time goes
 
 Per model: parameters, forward GFLOPs at 1×3×256×256 (FLOPs = 2 × multiply-adds, counted by
 torch.utils.flop_counter), latency at 1×3×256² and 1×3×512², inference throughput at batch 8, and a
@@ -12,6 +13,10 @@ model's achieved GFLOP/s is given as a fraction of the ceiling of its precision.
 
 Peers (installed for the benchmark only: `make bench-deps`): segmentation_models_pytorch's
 Unet(resnet18) and torchvision's lraspp_mobilenet_v3_large, both without pretrained weights.
+
+With --profile, each model's bf16 + channels_last training step is also run under torch.profiler
+and its time split by the kind of operator (convolutions forward and backward, with their GFLOP/s;
+batch norm; the loss; copies and casts; ...), so a low % can be traced to what is not arithmetic.
 
 Every figure is the best over 3 rounds through all the models (1 with --quick): on a shared machine
 other processes only ever add time, so the best is the steadiest estimate of what a model costs, and
@@ -153,6 +158,64 @@ def train_time(model: nn.Module, setting: str, repeats: int, batch: int = 8) -> 
     return seconds
 
 
+# Operator name fragments -> the part of a training step they belong to (first match wins).
+STEP_PARTS = [
+    ("convolution_backward", "convolutions, backward"),
+    ("convolution", "convolutions, forward"),
+    ("batch_norm", "batch norm"),
+    ("softmax", "loss (log-softmax, NLL)"),
+    ("nll_loss", "loss (log-softmax, NLL)"),
+    ("copy", "copies and casts (layouts, dtypes)"),
+    ("threshold", "activations"), ("clamp", "activations"), ("relu", "activations"), ("hardswish", "activations"),
+    ("hardsigmoid", "activations"), ("sigmoid", "activations"),
+    ("pool", "pooling, resizing, concatenation"), ("upsample", "pooling, resizing, concatenation"), ("cat", "pooling, resizing, concatenation"),
+    ("fill", "fills (zeroed gradients)"),
+]
+
+
+def step_profile(model: nn.Module, gflops_256: float, batch: int = 8, steps: int = 3) -> list[tuple[str, float, float | None]]:
+    """(part, ms per step, GFLOP/s or None) for the bf16 + channels_last training step, by operator
+    self time under torch.profiler (which adds a little overhead of its own)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    model, x, autocast = prepare(model.train(), torch.randn(batch, 3, 256, 256), "bf16_cl")
+    target = torch.randint(0, NUM_CLASSES, (batch, 256, 256))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step():
+        with autocast:
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    step(), step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    model.zero_grad(set_to_none=True)
+    parts: dict[str, float] = {}
+    for event in prof.key_averages():
+        part = next((p for fragment, p in STEP_PARTS if fragment in event.key), "everything else (optimizer, adds, ...)")
+        parts[part] = parts.get(part, 0.0) + event.self_cpu_time_total / 1e3 / steps
+    # FLOPs by the benchmark's own convention: forward = the counted forward, backward = twice it.
+    flops = {"convolutions, forward": gflops_256 * batch, "convolutions, backward": 2 * gflops_256 * batch}
+    return [(part, ms, flops[part] / ms * 1e3 if part in flops else None) for part, ms in sorted(parts.items(), key=lambda kv: -kv[1])]
+
+
+def profile_report(profiles: dict, ceiling: float) -> list[str]:
+    lines = ["", "Where a bf16 + channels_last training step's time goes (torch.profiler, operator self time, "
+             f"ms per 8×3×256² step; GFLOP/s of the convolutions against the {ceiling:.0f} GFLOP/s ceiling):"]
+    for name, parts in profiles.items():
+        total = sum(ms for _, ms, _ in parts)
+        lines += ["", f"{name} (profiled step {total:.0f} ms)", "", "| part | ms | share | GFLOP/s (% of ceiling) |", "|---|---:|---:|---:|"]
+        for part, ms, gflops in parts:
+            rate = f"{gflops:.0f} ({gflops / ceiling:.0%})" if gflops is not None else ""
+            lines.append(f"| {part} | {ms:.1f} | {ms / total:.0%} | {rate} |")
+    return lines
+
+
 def describe(name: str, model: nn.Module) -> Result:
     result = Result(name, params_m=sum(p.numel() for p in model.parameters()) / 1e6)
     result.gflops_256 = forward_gflops(model)
@@ -244,6 +307,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one round, fewer repetitions (a smoke test; numbers are rough)")
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, from: {', '.join(MODELS)}")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--profile", action="store_true", help="also split each model's bf16 training step by kind of operator")
     args = parser.parse_args()
     names = args.models.split(",")
     unknown = set(names) - set(MODELS)
@@ -268,6 +332,9 @@ def main() -> None:
     load = "load average (1, 5, 15 min) before the run: {:.2f}, {:.2f}, {:.2f}; after: {:.2f}, {:.2f}, {:.2f}".format(*load_before, *os.getloadavg())
     command = "python bench/models.py" + " ".join(["", *sys.argv[1:]]).rstrip()
     print(report(results, ceilings, command, load))
+    if args.profile:
+        profiles = {r.name: step_profile(models[r.name], r.gflops_256) for r in results}
+        print("\n".join(profile_report(profiles, ceilings["bf16"])))
     if args.json:
         args.json.write_text(json.dumps({"ceilings": ceilings, "results": [asdict(r) for r in results]}, indent=2))
 
