@@ -34,16 +34,16 @@ class UNetEncoder(nn.Module):
 
     (B, in_channels, H, W) -> features at reductions 1, 2, ..., 2^depth with widths base/4 (the stem;
     at least 8, but not wider than base), base, 2·base, ..., base·2^(depth-1); H and W must divide
-    by 2^depth.
+    by 2^depth. `stem_norm=False`: the stem without batch norm.
     """
 
-    def __init__(self, in_channels: int = 3, base_channels: int = 32, depth: int = 4):
+    def __init__(self, in_channels: int = 3, base_channels: int = 32, depth: int = 4, stem_norm: bool = True):
         super().__init__()
         if depth < 1:
             raise ValueError(f"depth must be at least 1, got {depth}")
         self.channels = [max(base_channels // 4, min(base_channels, 8))] + [base_channels * 2**i for i in range(depth)]
         self.reductions = [2**i for i in range(depth + 1)]
-        self.stem = ConvNormAct(in_channels, self.channels[0])
+        self.stem = ConvNormAct(in_channels, self.channels[0], norm=stem_norm)
         self.stages = nn.ModuleList(DoubleConv(self.channels[i], self.channels[i + 1]) for i in range(depth))
 
     def forward_with_indices(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -73,10 +73,12 @@ class UNetDecoderStage(nn.Module):
     (B, in_channels, h, w) [+ (B, skip_channels, s·h, s·w)] -> (B, out_channels, s·h, s·w).
     """
 
-    def __init__(self, in_channels: int, up_channels: int, skip_channels: int, out_channels: int, scale: int, upsample: str):
+    def __init__(
+        self, in_channels: int, up_channels: int, skip_channels: int, out_channels: int, scale: int, upsample: str, norm: bool = True,
+    ):
         super().__init__()
         self.up = make_upsample(upsample, in_channels, up_channels, scale)
-        self.fuse = ConvNormAct(up_channels + skip_channels, out_channels)
+        self.fuse = ConvNormAct(up_channels + skip_channels, out_channels, norm=norm)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None, indices: torch.Tensor | None = None) -> torch.Tensor:
         x = self.up(x, indices=indices, output_size=None if skip is None else skip.shape[-2:])
@@ -92,21 +94,23 @@ class UNetDecoder(nn.Module):
     encoders start at 1/2), ×2 stages without a skip, each half as wide, reach full resolution.
 
     [(B, channels[i], H / reductions[i], W / reductions[i])] -> (B, out_channels, H, W).
+    `full_resolution_norm=False`: the stage that reaches full resolution fuses without batch norm.
     """
 
-    def __init__(self, channels: list[int], reductions: list[int], upsample: str = "transposed"):
+    def __init__(self, channels: list[int], reductions: list[int], upsample: str = "transposed", full_resolution_norm: bool = True):
         super().__init__()
         stages, width = [], channels[-1]
         for i in reversed(range(len(channels) - 1)):
             scale = reductions[i + 1] // reductions[i]
             out = max(channels[i], min(MIN_DECODER_WIDTH, width))
-            stages.append(UNetDecoderStage(width, channels[i], channels[i], out, scale, upsample))
+            norm = full_resolution_norm or reductions[i] > 1
+            stages.append(UNetDecoderStage(width, channels[i], channels[i], out, scale, upsample, norm))
             width = out
         self.skip_stages = nn.ModuleList(stages)
         tail, reduction = [], reductions[0]
         while reduction > 1:
             out = max(width // 2, MIN_DECODER_WIDTH)
-            tail.append(UNetDecoderStage(width, out, 0, out, 2, upsample))
+            tail.append(UNetDecoderStage(width, out, 0, out, 2, upsample, norm=full_resolution_norm or reduction > 2))
             width, reduction = out, reduction // 2
         self.tail = nn.ModuleList(tail)
         self.out_channels = width
@@ -133,24 +137,27 @@ class UNet(nn.Module):
         upsample: "transposed", "nearest", "bilinear", "pixelshuffle" or "unpool" (built-in encoder only).
         encoder: None for U-Net's own encoder, or a name for `create_encoder` ("resnet18", "timm:resnet18"...).
         pretrained: ImageNet weights for `encoder` (True or a file path).
+        full_resolution_norm: False leaves batch norm out of the convolutions at the input's resolution
+            (U-Net's own stem and the decoder's last fusion). There, on narrow maps, it costs more time
+            than all the deeper levels' norms together (bench/models.py --profile).
 
     Shapes: (B, in_channels, H, W) -> (B, num_classes, H, W).
     """
 
     def __init__(
         self, num_classes: int, in_channels: int = 3, base_channels: int | None = None, depth: int = 4, upsample: str = "transposed",
-        encoder: str | None = None, pretrained: bool | str = False,
+        encoder: str | None = None, pretrained: bool | str = False, full_resolution_norm: bool = True,
     ):
         super().__init__()
         if encoder is None:
             if pretrained:
                 raise ValueError("U-Net's own encoder has no pretrained weights; pass encoder='resnet18', 'vgg16' or 'timm:<name>'")
-            self.encoder = UNetEncoder(in_channels, base_channels or 32, depth)
+            self.encoder = UNetEncoder(in_channels, base_channels or 32, depth, stem_norm=full_resolution_norm)
         else:
             if upsample == "unpool":
                 raise ValueError("upsample='unpool' needs U-Net's own encoder, whose pooling indices match the skips")
             self.encoder = create_encoder(encoder, in_channels, pretrained, base_channels)
-        self.decoder = UNetDecoder(self.encoder.channels, self.encoder.reductions, upsample)
+        self.decoder = UNetDecoder(self.encoder.channels, self.encoder.reductions, upsample, full_resolution_norm)
         self.head = nn.Conv2d(self.decoder.out_channels, num_classes, kernel_size=1)  # the 1×1 conv scoring every class
         self.unpool = upsample == "unpool"
 

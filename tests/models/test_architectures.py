@@ -99,3 +99,22 @@ def test_fcn_stride_must_be_one_of_the_papers():
 def test_lraspp_scores_at_one_eighth():
     model = small_model("lraspp")
     assert model.encoder.reductions[model.low_index] == 8 and model.encoder.reductions[-1] == 16
+
+
+@pytest.mark.parametrize("encoder", [None, "resnet18"])
+def test_unet_full_resolution_norm_false_leaves_batch_norm_out_at_the_inputs_size_only(encoder):
+    import pixelseg
+
+    def norm_sizes(model):
+        sizes = []
+        hooks = [m.register_forward_hook(lambda m, inputs, out: sizes.append(tuple(inputs[0].shape[-2:])))
+                 for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        model(torch.randn(2, 3, 64, 64))
+        for hook in hooks:
+            hook.remove()
+        return sizes
+
+    with_norm = norm_sizes(pixelseg.create_model("unet", 4, encoder=encoder))
+    without = norm_sizes(pixelseg.create_model("unet", 4, encoder=encoder, full_resolution_norm=False))
+    assert (64, 64) in with_norm and (64, 64) not in without
+    assert sorted(s for s in with_norm if s != (64, 64)) == sorted(without)
