@@ -140,7 +140,9 @@ def inference_time(model: nn.Module, shape: tuple, setting: str, repeats: int, b
     return best_time(run, repeats, warmup=2, budget_s=budget_s)
 
 
-def train_time(model: nn.Module, setting: str, repeats: int, batch: int = 8) -> float:
+def training_step(model: nn.Module, setting: str, batch: int = 8):
+    """The step every training figure here times: forward, cross-entropy on fp32 logits, backward, AdamW,
+    at batch×3×256×256 with random targets."""
     model, x, autocast = prepare(model.train(), torch.randn(batch, 3, 256, 256), setting)
     target = torch.randint(0, NUM_CLASSES, (batch, 256, 256))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -153,7 +155,11 @@ def train_time(model: nn.Module, setting: str, repeats: int, batch: int = 8) -> 
         loss.backward()
         optimizer.step()
 
-    seconds = best_time(step, repeats)
+    return step
+
+
+def train_time(model: nn.Module, setting: str, repeats: int, batch: int = 8) -> float:
+    seconds = best_time(training_step(model, setting, batch), repeats)
     model.zero_grad(set_to_none=True)  # the models stay loaded between rounds; their gradients need not
     return seconds
 
@@ -178,18 +184,7 @@ def step_profile(model: nn.Module, gflops_256: float, batch: int = 8, steps: int
     self time under torch.profiler (which adds a little overhead of its own)."""
     from torch.profiler import ProfilerActivity, profile
 
-    model, x, autocast = prepare(model.train(), torch.randn(batch, 3, 256, 256), "bf16_cl")
-    target = torch.randint(0, NUM_CLASSES, (batch, 256, 256))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-
-    def step():
-        with autocast:
-            logits = model(x)
-        loss = F.cross_entropy(logits.float(), target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
+    step = training_step(model, "bf16_cl", batch)
     step(), step()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(steps):
