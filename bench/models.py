@@ -164,22 +164,26 @@ def train_time(model: nn.Module, setting: str, repeats: int, batch: int = 8) -> 
     return seconds
 
 
-# Operator name fragments -> the part of a training step they belong to (first match wins).
-STEP_PARTS = [
-    ("convolution_backward", "convolutions, backward"),
-    ("convolution", "convolutions, forward"),
-    ("batch_norm", "batch norm"),
-    ("softmax", "loss (log-softmax, NLL)"),
-    ("nll_loss", "loss (log-softmax, NLL)"),
-    ("copy", "copies and casts (layouts, dtypes)"),
-    ("threshold", "activations"), ("clamp", "activations"), ("relu", "activations"), ("hardswish", "activations"),
-    ("hardsigmoid", "activations"), ("sigmoid", "activations"),
-    ("pool", "pooling, resizing, concatenation"), ("upsample", "pooling, resizing, concatenation"), ("cat", "pooling, resizing, concatenation"),
-    ("fill", "fills (zeroed gradients)"),
-]
+# The parts of a training step -> fragments of the operator names that belong to it (the first
+# part with a matching fragment wins, so backward convolutions are not counted as forward ones).
+STEP_PARTS = {
+    "convolutions, backward": ("convolution_backward",),
+    "convolutions, forward": ("convolution",),
+    "batch norm": ("batch_norm",),
+    "loss (log-softmax, NLL)": ("softmax", "nll_loss"),
+    "copies and casts (layouts, dtypes)": ("copy",),
+    "activations": ("threshold", "clamp", "relu", "hardswish", "hardsigmoid", "sigmoid"),
+    "pooling, resizing, concatenation": ("pool", "upsample", "cat"),
+    "fills (zeroed gradients)": ("fill",),
+}
+OTHER_PART = "everything else (optimizer, adds, ...)"
 
 
-def step_profile(model: nn.Module, gflops_256: float, batch: int = 8, steps: int = 3) -> list[tuple[str, float, float | None]]:
+def step_part(operator: str) -> str:
+    return next((part for part, fragments in STEP_PARTS.items() if any(f in operator for f in fragments)), OTHER_PART)
+
+
+def step_profile(model: nn.Module, result: Result, batch: int = 8, steps: int = 3) -> list[tuple[str, float, float | None]]:
     """(part, ms per step, GFLOP/s or None) for the bf16 + channels_last training step, by operator
     self time under torch.profiler (which adds a little overhead of its own)."""
     from torch.profiler import ProfilerActivity, profile
@@ -192,10 +196,11 @@ def step_profile(model: nn.Module, gflops_256: float, batch: int = 8, steps: int
     model.zero_grad(set_to_none=True)
     parts: dict[str, float] = {}
     for event in prof.key_averages():
-        part = next((p for fragment, p in STEP_PARTS if fragment in event.key), "everything else (optimizer, adds, ...)")
+        part = step_part(event.key)
         parts[part] = parts.get(part, 0.0) + event.self_cpu_time_total / 1e3 / steps
-    # FLOPs by the benchmark's own convention: forward = the counted forward, backward = twice it.
-    flops = {"convolutions, forward": gflops_256 * batch, "convolutions, backward": 2 * gflops_256 * batch}
+    # FLOPs as the training figures count them (describe): the counted forward, the rest backward.
+    flops = {"convolutions, forward": result.gflops_256 * batch,
+             "convolutions, backward": (result.train_gflops_per_image - result.gflops_256) * batch}
     return [(part, ms, flops[part] / ms * 1e3 if part in flops else None) for part, ms in sorted(parts.items(), key=lambda kv: -kv[1])]
 
 
@@ -328,7 +333,7 @@ def main() -> None:
     command = "python bench/models.py" + " ".join(["", *sys.argv[1:]]).rstrip()
     print(report(results, ceilings, command, load))
     if args.profile:
-        profiles = {r.name: step_profile(models[r.name], r.gflops_256) for r in results}
+        profiles = {r.name: step_profile(models[r.name], r) for r in results}
         print("\n".join(profile_report(profiles, ceilings["bf16"])))
     if args.json:
         args.json.write_text(json.dumps({"ceilings": ceilings, "results": [asdict(r) for r in results]}, indent=2))

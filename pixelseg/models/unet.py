@@ -99,18 +99,21 @@ class UNetDecoder(nn.Module):
 
     def __init__(self, channels: list[int], reductions: list[int], upsample: str = "transposed", full_resolution_norm: bool = True):
         super().__init__()
+
+        def norm_at(out_reduction: int) -> bool:
+            return full_resolution_norm or out_reduction > 1
+
         stages, width = [], channels[-1]
         for i in reversed(range(len(channels) - 1)):
             scale = reductions[i + 1] // reductions[i]
             out = max(channels[i], min(MIN_DECODER_WIDTH, width))
-            norm = full_resolution_norm or reductions[i] > 1
-            stages.append(UNetDecoderStage(width, channels[i], channels[i], out, scale, upsample, norm))
+            stages.append(UNetDecoderStage(width, channels[i], channels[i], out, scale, upsample, norm_at(reductions[i])))
             width = out
         self.skip_stages = nn.ModuleList(stages)
         tail, reduction = [], reductions[0]
         while reduction > 1:
             out = max(width // 2, MIN_DECODER_WIDTH)
-            tail.append(UNetDecoderStage(width, out, 0, out, 2, upsample, norm=full_resolution_norm or reduction > 2))
+            tail.append(UNetDecoderStage(width, out, 0, out, 2, upsample, norm_at(reduction // 2)))
             width, reduction = out, reduction // 2
         self.tail = nn.ModuleList(tail)
         self.out_channels = width
