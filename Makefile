@@ -45,11 +45,13 @@ person-model: $(BIN)/.installed
 	$(BIN)/pixelseg export --checkpoint runs/person-bundled/best.pt --slim pixelseg/bundled/person.pt --input-size 448 --refine guided
 
 # Its video-call form (pixelseg/bundled/person-fast.onnx, live's default): person fine-tuned for
-# camera frames (configs/person-fast.yaml), as int8 ONNX at 384 px calibrated on 32 of human_seg's
+# camera frames in two stages of 28 minutes (configs/person-fast.yaml at a longer side of 320, then
+# configs/person-fast-224.yaml at 224), as int8 ONNX at 384 px calibrated on 32 of human_seg's
 # training photos.
 person-fast: $(BIN)/.installed
 	test -d runs/person-data || $(BIN)/pixelseg data composite --cutouts ../shared/datasets/person_cutouts \
 		--photos ../shared/datasets/human_seg --count 4000 --out runs/person-data
 	$(BIN)/pixelseg train --config configs/person-fast.yaml --data runs/person-data --out runs/person-fast
-	$(BIN)/pixelseg export --checkpoint runs/person-fast/best.pt --onnx pixelseg/bundled/person-fast.onnx --int8 \
+	$(BIN)/pixelseg train --config configs/person-fast-224.yaml --data runs/person-data --out runs/person-fast-224
+	$(BIN)/pixelseg export --checkpoint runs/person-fast-224/best.pt --onnx pixelseg/bundled/person-fast.onnx --int8 \
 		--calibrate ../shared/datasets/human_seg/images/train --input-size 384 --refine guided

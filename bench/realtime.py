@@ -3,6 +3,8 @@
     python bench/realtime.py                                             # the bundled person model: speed and person IoU
     python bench/realtime.py --checkpoint runs/person/best.pt --int8     # another checkpoint, and its int8 ONNX beside
     python bench/realtime.py --checkpoint none                           # speed only (an untrained lraspp)
+    python bench/realtime.py --checkpoint runs/person-fast-224/best.pt --int8 --int8-onnx person-fast --input-size 224 \
+        --size-multiple 32 --refine none                                 # the bundled video graph itself, at 224 px
     python bench/realtime.py --frames 60 --json realtime.json            # a short run, results kept
 
 Speed: frames per second at 640×480 through the whole loop a video call runs — decode an H.264
@@ -186,14 +188,15 @@ def pipelines(have_onnx: bool, have_mediapipe: bool, input_size: int, int8: bool
     return found
 
 
-def build(spec: dict, workdir: Path, input_size: int):
+def build(spec: dict, workdir: Path, input_size: int, size_multiple: int | None = None):
     if spec["kind"] == "mediapipe":
         return MediaPipeSelfie(spec["model"])
     info = json.loads((workdir / "ours.json").read_text())
     # load_predictor sets the threads as the CLI does: with ONNX Runtime, PyTorch (resizing around
     # the graph) gets one thread, so the two pools do not stall each other.
     model = workdir / spec.get("file", "model.onnx") if spec["kind"] == "onnx" else info["checkpoint"]
-    predictor = load_predictor(model, spec["kind"], device="cpu", threads=spec["threads"], input_size=input_size, refine=info["refine"])
+    predictor = load_predictor(model, spec["kind"], device="cpu", threads=spec["threads"], input_size=input_size, refine=info["refine"],
+                               size_multiple=size_multiple)
     return Ours(predictor, info["person"])
 
 
@@ -201,7 +204,7 @@ def worker(args) -> int:
     """One measurement in this process; prints one JSON line."""
     workdir = Path(args.workdir)
     spec = json.loads(args.worker)
-    segment = build(spec, workdir, args.input_size)
+    segment = build(spec, workdir, args.input_size, args.size_multiple)
     if args.task == "speed":
         result = end_to_end(segment, workdir / "astronaut.mp4")
     else:
@@ -215,6 +218,8 @@ def worker(args) -> int:
 def in_process(spec: dict, task: str, args, workdir: Path) -> dict:
     command = [sys.executable, __file__, "--worker", json.dumps(spec), "--task", task, "--workdir", str(workdir),
                "--input-size", str(args.input_size or 0), "--data", str(args.data)]
+    if args.size_multiple:
+        command += ["--size-multiple", str(args.size_multiple)]
     done = subprocess.run(command, capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode or not lines:
@@ -246,7 +251,9 @@ def prepare_ours(args, workdir: Path) -> tuple[bool, dict]:
 
             check = export_onnx(checkpoint, workdir / "model.onnx")
             print(f"exported the ONNX model: {check.summary()}", flush=True)
-        if args.int8:
+        if args.int8_onnx:  # an int8 graph made elsewhere (the bundled person-fast.onnx), run as it is
+            shutil.copyfile(resolve_checkpoint(args.int8_onnx), workdir / "model.int8.onnx")
+        elif args.int8:
             quantize_int8(workdir / "model.onnx", workdir / "model.int8.onnx", workdir / "astronaut.mp4", checkpoint, args.input_size)
     return trained, checkpoint["model"]
 
@@ -267,8 +274,12 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="human_seg in the folder format, for person IoU on its val split")
     parser.add_argument("--frames", type=int, default=300, help="frames in the test video (after 5 warm-up frames)")
     parser.add_argument("--input-size", type=int, default=None, help="longer side the network sees (ours; default: the checkpoint's, 0 = 640)")
+    parser.add_argument("--size-multiple", type=int, default=None,
+                        help="ours: the network input's sides rounded to a multiple of this (pixelseg's --size-multiple; e.g. 32)")
     parser.add_argument("--refine", choices=["none", "guided"], default=None, help="ours: refinement (default: the checkpoint's)")
     parser.add_argument("--int8", action="store_true", help="also the int8-quantized ONNX model")
+    parser.add_argument("--int8-onnx", default=None, metavar="FILE",
+                        help="with --int8: this int8 graph (a file or a bundled name, e.g. person-fast) instead of quantizing the checkpoint's export")
     parser.add_argument("--repeats", type=int, default=3, help="passes over the video per pipeline, taken in turns; the best counts")
     parser.add_argument("--no-onnx", action="store_true")
     parser.add_argument("--json", default=None, help="also write the results here")

@@ -50,11 +50,13 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", default="person", help="a .pt, an .onnx (int8 or float) or a bundled name")
     parser.add_argument("--input-size", type=int, default=None, help="the network's longer side (default: the model's)")
     parser.add_argument("--refine", choices=["none", "guided"], default=None)
+    parser.add_argument("--size-multiple", type=int, default=None, help="the network input's sides rounded to a multiple of this")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=80)
     args = parser.parse_args(argv)
 
-    runtime = load_predictor(args.checkpoint, device="cpu", threads=args.threads, input_size=args.input_size, refine=args.refine)
+    runtime = load_predictor(args.checkpoint, device="cpu", threads=args.threads, input_size=args.input_size, refine=args.refine,
+                             size_multiple=args.size_multiple)
     person = runtime.class_index("person") if "person" in runtime.classes else 1
     frame = frame_640x480()
     batch = frame[None]

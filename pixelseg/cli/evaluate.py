@@ -64,7 +64,7 @@ def run(args) -> int:
     with shards.joined(args.device) as (world, device):  # under torchrun, every process scores its share
         predictor = load_predictor(args.checkpoint, args.runtime, device, args.precision, args.threads, window=args.window,
                                    flip=args.tta == "flip", max_size=args.max_size, input_size=args.input_size, refine=args.refine,
-                                   threshold=args.threshold, scales=args.tta_scales)
+                                   threshold=args.threshold, scales=args.tta_scales, size_multiple=args.size_multiple)
         samples = None
         if args.groups:
             everything = list_samples(args.data, args.split)

@@ -29,6 +29,9 @@ def add_sizing_arguments(parser) -> None:
     parser.add_argument("--input-size", type=size_or_zero, default=None, metavar="N",
                         help="resize so the longer side is N before the network (logits are resized back); 0 = the image's own size "
                         "(default: the size the checkpoint records, e.g. 320 for the bundled person model, else the image's own)")
+    parser.add_argument("--size-multiple", type=positive_int, default=None, metavar="N",
+                        help="round the network input's sides to a multiple of N (its stride, e.g. 32) instead of padding them inside "
+                        "the network: less work for an aspect off by at most N/2 pixels a side (video: a 640×480 frame at 224 runs at 224×160)")
     parser.add_argument("--tta", choices=["none", "flip"], default="none", help="test-time augmentation: flip averages with the mirrored image")
     parser.add_argument("--tta-scales", type=parse_scales, default=None, metavar="S,S,...",
                         help="multi-scale test-time augmentation: logits averaged over the network's input resized by each factor, "
@@ -57,7 +60,7 @@ def predictor_from_args(args, device=None, threshold: float | None = None):
     threshold: a binary model's (predict's --threshold; apply's own --threshold is the matte's, not this)."""
     return load_predictor(args.checkpoint, args.runtime, args.device if device is None else device, args.precision, args.threads,
                           window=args.window, flip=args.tta == "flip", max_size=args.max_size, input_size=args.input_size, refine=args.refine,
-                          threshold=threshold, scales=args.tta_scales)
+                          threshold=threshold, scales=args.tta_scales, size_multiple=args.size_multiple)
 
 
 def add_arguments(parser) -> None:

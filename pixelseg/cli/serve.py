@@ -64,7 +64,7 @@ def run(args) -> int:
     info = _checkpoint_info(path)
     predictor = Predictor.from_checkpoint(path, args.device, args.precision, window=args.window, flip=args.tta == "flip",
                                           max_size=args.max_size, input_size=args.input_size, refine=args.refine, threshold=args.threshold,
-                                          scales=args.tta_scales)
+                                          scales=args.tta_scales, size_multiple=args.size_multiple)
     local = _is_loopback(args.host)
     app = create_app(predictor, max_bytes=int(args.max_mb * 2**20), max_pixels=int(args.max_megapixels * 1e6), info=info,
                      allowed_hosts=list(LOOPBACK_NAMES) if local else None)

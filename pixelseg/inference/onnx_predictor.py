@@ -27,8 +27,8 @@ class OnnxPredictor(Runtime):
     runtime = "onnx"
 
     def __init__(self, session, classes: list[str], mean, std, window=None, flip: bool = False, max_size=None, input_size=None,
-                 refine: str = "none", threshold: float | None = None, mode: str = "multiclass", scales=None):
-        super().__init__(classes, mean, std, window, flip, max_size, input_size, refine, threshold, mode, scales)
+                 refine: str = "none", threshold: float | None = None, mode: str = "multiclass", scales=None, size_multiple=None):
+        super().__init__(classes, mean, std, window, flip, max_size, input_size, refine, threshold, mode, scales, size_multiple)
         self.session = session
         self.device, self.precision = torch.device("cpu"), "fp32"  # what ONNX Runtime runs here (for GET /api/model)
 

@@ -48,11 +48,11 @@ class Runtime:
 
     def __init__(self, classes: list[str], mean, std, window: tuple[int, int] | None = None, flip: bool = False,
                  max_size: int | None = None, input_size: int | None = None, refine: str = "none", threshold: float | None = None,
-                 mode: str = "multiclass", scales: Sequence[float] | None = None):
+                 mode: str = "multiclass", scales: Sequence[float] | None = None, size_multiple: int | None = None):
         self.classes, self.mean, self.std = list(classes), tuple(mean), tuple(std)
         self.window, self.flip = window, flip  # sliding-window size (H, W) and flip TTA, see runtime.sliding
         self.scales = resolve_scales(scales)   # multi-scale TTA: factors of the network's input
-        self.max_size, self.input_size = max_size, input_size
+        self.max_size, self.input_size, self.size_multiple = max_size, input_size, check_size_multiple(size_multiple)
         self.refine = check_refine(refine)
         self.mode, self.threshold = mode, resolve_threshold(threshold, mode, len(self.classes))
 
@@ -76,7 +76,7 @@ class Runtime:
         if batch.ndim != 4 or batch.shape[-1] != 3:
             raise ValueError(f"expected RGB images (B, H, W, 3), got shape {tuple(batch.shape)}")
         full = batch.permute(0, 3, 1, 2)                                               # (B, 3, H, W) uint8, a view
-        small = to_long_side(full, self.input_size)  # as uint8, before normalising: a quarter of the float work
+        small = to_long_side(full, self.input_size, self.size_multiple)  # as uint8, before normalising: a quarter of the float work
         x = normalize(small, self.mean, self.std)                                      # (B, 3, h, w) float32
         out = predict_logits(self.forward, x, self.window_for(*x.shape[-2:]), flip=self.flip, scales=self.scales).float()  # (B, C, h, w)
         # Channels-last (the model's layout) makes the resize and a later softmax over C several times slower.
@@ -192,6 +192,10 @@ class Predictor(Runtime):
         input_size: run the network on the image resized so its longer side is this many pixels
             (faster, for video); the logits are resized back before any argmax. None or 0: the
             image's own size.
+        size_multiple: round the network input's sides to a multiple of this (the network's stride,
+            e.g. 32) instead of letting the network pad them: less work (a 640×480 frame at 224 px
+            runs at 224×160, not 224×168 padded to 224×192) for an aspect off by at most half a
+            multiple per side. None: sides as the aspect gives them.
         refine: "none", or "guided": the probabilities brought back to the image's size by a guided
             filter on the photo (inference.refine), so edges follow the picture. Its logits are
             then log-probabilities.
@@ -209,9 +213,10 @@ class Predictor(Runtime):
 
     def __init__(self, model: torch.nn.Module, classes: list[str], mean, std, device="auto", precision: str = "fp32",
                  window: tuple[int, int] | None = None, flip: bool = False, max_size: int | None = None, input_size: int | None = None,
-                 refine: str = "none", threshold: float | None = None, scales: Sequence[float] | None = None):
+                 refine: str = "none", threshold: float | None = None, scales: Sequence[float] | None = None,
+                 size_multiple: int | None = None):
         maps = getattr(model, "pixelseg_config", {}).get("num_classes", len(classes))  # a registry model records its output maps
-        super().__init__(classes, mean, std, window, flip, max_size, input_size, refine, threshold, mode_of(maps), scales)
+        super().__init__(classes, mean, std, window, flip, max_size, input_size, refine, threshold, mode_of(maps), scales, size_multiple)
         self.device, self.precision = resolve_device(device), precision
         self.model = model.to(self.device, memory_format=torch.channels_last).eval()
 
@@ -251,6 +256,12 @@ def resolve_scales(scales: Sequence[float] | None) -> tuple[float, ...]:
         return (1.0,) if scales is None else check_scales(scales)
     except ValueError as err:
         raise PixelsegError(f"--tta-scales: {err}") from None
+
+
+def check_size_multiple(multiple: int | None) -> int | None:
+    if multiple is not None and (isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 0):
+        raise PixelsegError(f"size_multiple must be a whole number of pixels (0 or None: no rounding), not {multiple!r}")
+    return multiple or None
 
 
 def check_refine(refine: str) -> str:

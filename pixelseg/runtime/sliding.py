@@ -15,16 +15,24 @@ MIN_SCALED_SIDE = 32   # the smallest side a scaled test-time copy gets (the mod
 MAX_SCALE = 4.0
 
 
-def to_long_side(images: torch.Tensor, long_side: int | None) -> torch.Tensor:
+def to_long_side(images: torch.Tensor, long_side: int | None, multiple: int | None = None) -> torch.Tensor:
     """(B, C, H, W) resized so that its longer side is `long_side` (aspect kept; antialiased when
     shrinking), or as it is when `long_side` is None/0 or already met: the network's input size a
-    checkpoint records, applied the same way by prediction and by validation."""
+    checkpoint records, applied the same way by prediction and by validation.
+
+    multiple: each side rounded to the nearest multiple of this (at least one) after scaling, so a
+    network of that stride has nothing to pad: a 640×480 frame at a long side of 224 is 224×160
+    instead of 224×168, which the network pads to 224×192 (a seventh of its work on padding). The
+    aspect changes by at most half a multiple per side."""
     height, width = images.shape[-2:]
-    if not long_side or max(height, width) == long_side:
+    scale = long_side / max(height, width) if long_side else 1.0
+    if multiple:
+        size = tuple(max(multiple, multiple * math.floor(side * scale / multiple + 0.5)) for side in (height, width))
+    else:
+        size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    if size == (height, width):
         return images
-    scale = long_side / max(height, width)
-    size = (max(1, round(height * scale)), max(1, round(width * scale)))
-    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=scale < 1)
+    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=size[0] < height or size[1] < width)
 
 
 def _starts(length: int, window: int, stride: int) -> list[int]:

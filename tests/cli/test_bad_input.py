@@ -289,6 +289,8 @@ CASES = [
     case("evaluate-tta-scales-zero", f"{EVALUATE} --tta-scales 1,0", 2, "--tta-scales", "factors in (0, 4]"),
     case("predict-tta-scales-not-numbers", f"{PREDICT} {{tmp}}/x.jpg --out {{out}} --tta-scales big", 2, "--tta-scales", "'big'"),
     case("predict-input-size-negative", f"{PREDICT} {{tmp}}/x.jpg --out {{out}} --input-size -3", 2, "--input-size", "-3"),
+    case("evaluate-size-multiple-0", f"{EVALUATE} --size-multiple 0", 2, "--size-multiple", "at least 1"),
+    case("live-size-multiple-not-a-number", f"{LIVE} blur {{tmp}}/x.mp4 --size-multiple stride", 2, "--size-multiple", "'stride'"),
     case("apply-solid-too-big", f"{APPLY} blur {{tmp}}/x.jpg --out {{out}} --solid 0.6", 2, "--solid", "below 0.5"),
     case("export-nothing-to-write", "export --checkpoint {ckpt}", 2, "--onnx", "--slim"),
     case("export-slim-onto-folder", "export --checkpoint {ckpt} --slim {tmp}/s.pt", 2, "--slim", "is a folder", setup=make_dir("s.pt")),

@@ -62,6 +62,19 @@ def test_input_size_runs_smaller_and_restores_the_size(predictor):
         predictor.input_size = None
 
 
+def test_size_multiple_rounds_the_network_input_and_restores_the_size(tmp_path):
+    checkpoint = tiny_checkpoint(tmp_path / "m.pt")
+    image = np.random.default_rng(3).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    rounded = Predictor.from_checkpoint(checkpoint, device="cpu", input_size=40, size_multiple=8)
+    out = rounded.network(image[None])
+    assert tuple(out.small.shape[-2:]) == (32, 40)              # 30×40 by the aspect, 30 rounded to 32
+    assert rounded.target_probability(image, 1).shape == (48, 64)
+    plain = Predictor.from_checkpoint(checkpoint, device="cpu", input_size=40)
+    assert tuple(plain.network(image[None]).small.shape[-2:]) == (30, 40)
+    with pytest.raises(PixelsegError, match="size_multiple"):
+        Predictor.from_checkpoint(checkpoint, device="cpu", size_multiple=-8)
+
+
 def test_flip_and_bf16_run(tmp_path):
     path = tiny_checkpoint(tmp_path / "m.pt")
     image = np.random.default_rng(3).integers(0, 256, (36, 44, 3), dtype=np.uint8)

@@ -2,7 +2,7 @@ import torch
 
 import pytest
 
-from pixelseg.runtime.sliding import _starts, check_scales, predict_logits, scaled_size, sliding_window_logits
+from pixelseg.runtime.sliding import _starts, check_scales, predict_logits, scaled_size, sliding_window_logits, to_long_side
 
 
 class PixelwiseLinear(torch.nn.Module):
@@ -95,3 +95,32 @@ def test_scaled_sizes_and_refused_scales():
     for bad in ([], [0], [-1.0], [1.0, 5.0]):
         with pytest.raises(ValueError, match="test-time scales must be factors in"):
             check_scales(bad)
+
+
+@pytest.mark.parametrize("size, long_side, multiple, expected", [
+    ((480, 640), 224, None, (168, 224)),   # aspect kept: the network pads 168 to 192 itself
+    ((480, 640), 224, 32, (160, 224)),     # rounded to its stride instead: nothing to pad
+    ((480, 640), 256, 32, (192, 256)),     # already a multiple: the aspect is exact
+    ((1000, 750), 448, 32, (448, 352)),    # 336 is 10.5 strides: halves round up
+    ((20, 30), None, 32, (32, 32)),        # never below one multiple
+    ((64, 96), None, 32, (64, 96)),        # own size, already multiples: returned as it is
+])
+def test_long_side_with_a_size_multiple(size, long_side, multiple, expected):
+    images = torch.zeros(1, 3, *size, dtype=torch.uint8)
+    resized = to_long_side(images, long_side, multiple)
+    assert tuple(resized.shape[-2:]) == expected
+    if expected == size:
+        assert resized is images
+
+
+def test_size_multiple_changes_each_side_by_at_most_half_a_multiple():
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        height, width = (int(v) for v in torch.randint(40, 900, (2,), generator=generator))
+        long_side = int(torch.randint(64, 600, (1,), generator=generator))
+        multiple = int(torch.tensor([8, 16, 32])[torch.randint(0, 3, (1,), generator=generator)])
+        got = to_long_side(torch.zeros(1, 1, height, width), long_side, multiple).shape[-2:]
+        scale = long_side / max(height, width)
+        for side, exact in zip(got, (height * scale, width * scale)):
+            assert side % multiple == 0 and side >= multiple
+            assert abs(side - exact) <= multiple / 2 or side == multiple

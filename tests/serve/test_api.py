@@ -394,9 +394,9 @@ def test_serve_runs_the_model_as_predict_would(checkpoint, monkeypatch, capsys):
     monkeypatch.setattr(Predictor, "from_checkpoint", spy)
     monkeypatch.setattr(pixelseg.serve, "uvicorn_server", lambda app: StoppedServer())
     assert main(["serve", "--checkpoint", str(checkpoint), "--port", "0", "--input-size", "96", "--max-size", "512",
-                 "--window", "64x80", "--tta", "flip", "--tta-scales", "0.75,1"]) == 0
+                 "--window", "64x80", "--tta", "flip", "--tta-scales", "0.75,1", "--size-multiple", "32"]) == 0
     assert built == {"window": (64, 80), "flip": True, "max_size": 512, "input_size": 96, "refine": None,
-                     "threshold": None, "scales": (0.75, 1.0)}  # None: the checkpoint's own
+                     "threshold": None, "scales": (0.75, 1.0), "size_multiple": 32}  # None: the checkpoint's own
     assert "stopped" in capsys.readouterr().out
 
 
