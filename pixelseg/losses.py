@@ -21,9 +21,16 @@ Averaging (pixels marked ignore count nowhere, neither in numerators nor in deno
              s = smoothing. A class absent from the batch's target is left out of the mean: it has
              no region to overlap, and its "Dice" would only measure how small its probabilities
              are, which cross-entropy already pushes down. Binary mode scores the foreground only.
-    ce+dice  w_ce · ce + w_dice · dice (both default 1).
+    ohem     online hard example mining (Shrivastava et al., 2016; PSPNet's pixel form): the ce mean
+             over the hard pixels only, those whose true class has probability below `threshold`,
+             and at least the `min_kept` fraction of the counted pixels with the largest nll (so a
+             batch that is already easy still teaches). Thin and rare classes are where the hard
+             pixels are, so they weigh more than their area.
+    ce+dice  w_ce · ce + w_dice · dice (both default 1); ohem+dice likewise.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn as nn
@@ -32,7 +39,7 @@ import torch.nn.functional as F
 from pixelseg.data.folder import IGNORE_INDEX
 from pixelseg.runtime.outputs import MODES
 
-LOSSES = ("ce", "dice", "ce+dice", "focal")
+LOSSES = ("ce", "dice", "ce+dice", "focal", "ohem", "ohem+dice")
 
 
 def _shape(t: torch.Tensor) -> str:
@@ -159,6 +166,31 @@ class FocalLoss(SegmentationLoss):
         return _valid_mean((1 - p_t).pow(self.gamma) * nll, self._pixel_weights(index, valid, classes))
 
 
+class OhemCrossEntropyLoss(SegmentationLoss):
+    """Cross-entropy over the hard pixels: p(true class) < threshold, and at least min_kept of the counted
+    pixels (a fraction, the highest nll first). Class weights weigh the kept pixels as in ce."""
+
+    def __init__(self, mode: str = "multiclass", weight=None, ignore_index: int = IGNORE_INDEX, threshold: float = 0.7,
+                 min_kept: float = 0.1, check_targets: bool = True):
+        super().__init__(mode, weight, ignore_index, check_targets)
+        if not 0 < threshold <= 1 or not 0 <= min_kept <= 1:
+            raise ValueError(f"ohem threshold must be in (0, 1] and min_kept in [0, 1], got {threshold} and {min_kept}")
+        self.threshold, self.min_kept = threshold, min_kept
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        index, valid = prepare_target(logits, target, self.mode, self.ignore_index, self.check_targets)
+        classes = 2 if self.mode == "binary" else logits.shape[1]
+        nll, _ = self._nll_and_pt(logits, index, valid)                     # (B, H, W)
+        hardness = nll.detach().masked_fill(~valid, -1.0)                   # ignored pixels are never hard
+        # The k-th largest nll among all pixels, k = min_kept of the pixels (counted or not: a count of
+        # the counted ones would wait for the device); the threshold is whichever keeps more.
+        k = max(1, int(self.min_kept * hardness.numel()))
+        kth = hardness.flatten().kthvalue(hardness.numel() - k + 1).values
+        cut = torch.minimum(kth, torch.tensor(-math.log(self.threshold), device=nll.device))
+        kept = valid & (hardness >= cut)
+        return _valid_mean(nll, self._pixel_weights(index, valid, classes) * kept)
+
+
 class DiceLoss(SegmentationLoss):
     """Soft Dice: 1 - mean over classes present in the target of (2 Σ p·y + s) / (Σ p + Σ y + s)."""
 
@@ -199,24 +231,26 @@ class CombinedLoss(nn.Module):
 
 
 def build_loss(name: str = "ce", weight: torch.Tensor | None = None, mode: str = "multiclass", weights: dict | None = None,
-               ignore_index: int = IGNORE_INDEX, gamma: float = 2.0, smooth: float = 1.0, check_targets: bool = True) -> nn.Module:
-    """The loss `name` ("ce", "dice", "ce+dice", "focal").
+               ignore_index: int = IGNORE_INDEX, gamma: float = 2.0, smooth: float = 1.0, ohem_threshold: float = 0.7,
+               ohem_min_kept: float = 0.1, check_targets: bool = True) -> nn.Module:
+    """The loss `name`: one of LOSSES, a single loss or a sum of two ("ce+dice", "ohem+dice").
 
-    weight: class weights (C,) for ce and focal. weights: the terms' factors for "ce+dice", e.g. {"ce": 1, "dice": 0.5}.
+    weight: class weights (C,) for ce, ohem and focal. weights: the terms' factors of a sum, e.g. {"ce": 1, "dice": 0.5}.
     check_targets: see SegmentationLoss.
     """
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")
     check = check_targets
-    if name == "ce":
-        return CrossEntropyLoss(mode, weight, ignore_index, check_targets=check)
-    if name == "focal":
-        return FocalLoss(mode, weight, ignore_index, gamma=gamma, check_targets=check)
-    if name == "dice":
-        return DiceLoss(mode, None, ignore_index, smooth=smooth, check_targets=check)
-    if name == "ce+dice":
-        unknown = set(weights or {}) - {"ce", "dice"}
-        if unknown:
-            raise ValueError(f"loss weights are for 'ce' and 'dice', got {sorted(unknown)}")
-        parts = {"ce": CrossEntropyLoss(mode, weight, ignore_index, check_targets=check),
-                 "dice": DiceLoss(mode, None, ignore_index, smooth=smooth, check_targets=check)}
-        return CombinedLoss(parts, weights or {})
-    raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")
+    single = {
+        "ce": lambda: CrossEntropyLoss(mode, weight, ignore_index, check_targets=check),
+        "focal": lambda: FocalLoss(mode, weight, ignore_index, gamma=gamma, check_targets=check),
+        "ohem": lambda: OhemCrossEntropyLoss(mode, weight, ignore_index, ohem_threshold, ohem_min_kept, check_targets=check),
+        "dice": lambda: DiceLoss(mode, None, ignore_index, smooth=smooth, check_targets=check),
+    }
+    terms = name.split("+")
+    if len(terms) == 1:
+        return single[name]()
+    unknown = set(weights or {}) - set(terms)
+    if unknown:
+        raise ValueError(f"loss weights are for {' and '.join(repr(t) for t in terms)}, got {sorted(unknown)}")
+    return CombinedLoss({term: single[term]() for term in terms}, weights or {})

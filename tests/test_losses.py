@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pixelseg.losses import CombinedLoss, CrossEntropyLoss, DiceLoss, FocalLoss, build_loss
+from pixelseg.losses import CombinedLoss, CrossEntropyLoss, DiceLoss, FocalLoss, OhemCrossEntropyLoss, build_loss
 from pixelseg.targets import to_one_hot
 
 BIG = 50.0  # softmax(BIG · one-hot) is one-hot to within e^-50: "hard" predictions with a gradient
@@ -59,7 +59,7 @@ def test_one_hot_targets_give_the_same_losses_as_index_targets():
     target = torch.randint(0, 3, (2, 4, 4))
     target[1, 0] = 255
     onehot = to_one_hot(target, 3)  # ignore pixels all zero
-    for name in ("ce", "dice", "ce+dice", "focal"):
+    for name in ("ce", "dice", "ce+dice", "focal", "ohem", "ohem+dice"):
         loss = build_loss(name)
         assert float(loss(logits, onehot)) == pytest.approx(float(loss(logits, target)), rel=1e-6), name
 
@@ -163,12 +163,51 @@ def test_focal_by_hand_and_gamma_zero_is_ce():
     assert float(focal0) == pytest.approx(float(F.cross_entropy(logits, target, weight=weight, ignore_index=255)), rel=1e-6)
 
 
+# ---- OHEM --------------------------------------------------------------------------------
+
+
+def test_ohem_by_hand_keeps_the_pixels_below_the_threshold():
+    # p(true) per pixel: 3/4 (easy), 1/4, 1/4 (hard), ignored. threshold 0.7, min_kept 0: the two hard ones.
+    logits = torch.tensor([0.0, math.log(3)]).view(1, 2, 1, 1).expand(1, 2, 1, 4).contiguous()
+    target = torch.tensor([[[1, 0, 0, 255]]])
+    loss = OhemCrossEntropyLoss(threshold=0.7, min_kept=0.0)(logits, target)
+    assert float(loss) == pytest.approx(math.log(4))
+    # min_kept 3/4 of the 4 pixels: the easy one is kept too (the ignored one never is).
+    loss = OhemCrossEntropyLoss(threshold=0.7, min_kept=0.75)(logits, target)
+    assert float(loss) == pytest.approx((2 * math.log(4) + math.log(4 / 3)) / 3)
+
+
+def test_ohem_is_ce_when_every_pixel_counts_as_hard():
+    # Over random cases: threshold 1 (every pixel is below it) or min_kept 1 (every pixel kept) is plain ce,
+    # class weights included; and the loss never exceeds the mean over its own hardest pixels.
+    for seed in range(20):
+        torch.manual_seed(seed)
+        logits, target = torch.randn(2, 4, 6, 5), torch.randint(0, 4, (2, 6, 5))
+        target[0, :2] = 255
+        weight = torch.rand(4) + 0.1 if seed % 2 else None
+        ce = float(F.cross_entropy(logits, target, weight=weight, ignore_index=255))
+        assert float(OhemCrossEntropyLoss(weight=weight, threshold=1.0, min_kept=0.0)(logits, target)) == pytest.approx(ce, rel=1e-5)
+        assert float(OhemCrossEntropyLoss(weight=weight, threshold=0.01, min_kept=1.0)(logits, target)) == pytest.approx(ce, rel=1e-5)
+        if weight is None:
+            assert float(OhemCrossEntropyLoss(threshold=0.7, min_kept=0.1)(logits, target)) >= ce * (1 - 1e-6)
+
+
+def test_ohem_gradient_reaches_only_the_kept_pixels():
+    logits = torch.tensor([0.0, math.log(3)]).view(1, 2, 1, 1).expand(1, 2, 1, 3).contiguous().requires_grad_()
+    OhemCrossEntropyLoss(threshold=0.7, min_kept=0.0)(logits, torch.tensor([[[1, 0, 255]]])).backward()
+    assert torch.equal(logits.grad[0, :, 0, 0], torch.zeros(2)) and torch.equal(logits.grad[0, :, 0, 2], torch.zeros(2))
+    assert logits.grad[0, 0, 0, 1] < 0  # the hard pixel's true class is pushed up
+
+
 def test_ce_plus_dice_is_the_weighted_sum():
     torch.manual_seed(4)
     logits, target = torch.randn(2, 3, 4, 4), torch.randint(0, 3, (2, 4, 4))
     combined = build_loss("ce+dice", weights={"dice": 0.5})
     assert isinstance(combined, CombinedLoss)
     expected = CrossEntropyLoss()(logits, target) + 0.5 * DiceLoss()(logits, target)
+    assert float(combined(logits, target)) == pytest.approx(float(expected), rel=1e-6)
+    combined = build_loss("ohem+dice", weights={"ohem": 2.0}, ohem_threshold=0.5, ohem_min_kept=0.2)
+    expected = 2 * OhemCrossEntropyLoss(threshold=0.5, min_kept=0.2)(logits, target) + DiceLoss()(logits, target)
     assert float(combined(logits, target)) == pytest.approx(float(expected), rel=1e-6)
 
 
@@ -201,5 +240,9 @@ def test_wrong_number_of_class_weights_and_unknown_names():
         build_loss("ce", weight=torch.ones(2))(torch.randn(1, 3, 2, 2), torch.zeros(1, 2, 2, dtype=torch.long))
     with pytest.raises(ValueError, match="unknown loss 'lovasz'"):
         build_loss("lovasz")
+    with pytest.raises(ValueError, match="loss weights are for 'ohem' and 'dice'"):
+        build_loss("ohem+dice", weights={"ce": 1.0})
+    with pytest.raises(ValueError, match="ohem threshold"):
+        build_loss("ohem", ohem_threshold=1.5)
     with pytest.raises(ValueError, match="loss mode"):
         build_loss("ce", mode="multilabel")

@@ -79,11 +79,15 @@ def add_arguments(parser) -> None:
 
     loss = parser.add_argument_group("loss")
     loss.add_argument("--loss", choices=CHOICES["loss"], default=S, help=f"(default: {D.loss})")
-    loss.add_argument("--loss-weight", action="append", type=parse_key_value, default=S, metavar="TERM=W", help="factor of a ce+dice term, e.g. dice=0.5")
+    loss.add_argument("--loss-weight", action="append", type=parse_key_value, default=S, metavar="TERM=W", help="factor of a term of a sum (ce+dice, ohem+dice), e.g. dice=0.5")
     loss.add_argument("--class-weights", default=S, metavar="none|inverse|median|FILE", help="per-class weights for ce/focal: from the training masks' "
                       "pixel frequencies, or a file of one number per class (default: none)")
     loss.add_argument("--max-class-weight", type=float, default=S, help="cap on computed class weights")
     loss.add_argument("--focal-gamma", type=float, default=S, help=f"(default: {D.focal_gamma})")
+    loss.add_argument("--ohem-threshold", type=float, default=S, metavar="P", help="ohem: pixels whose true class has a probability below P "
+                      f"are hard (default: {D.ohem_threshold})")
+    loss.add_argument("--ohem-min-kept", type=float, default=S, metavar="FRACTION", help="ohem: keep at least this fraction of the pixels, "
+                      f"the hardest (default: {D.ohem_min_kept})")
     loss.add_argument("--dice-smooth", type=float, default=S, help=f"(default: {D.dice_smooth})")
     loss.add_argument("--teacher", default=S, metavar="CKPT|NAME", help="distil from a teacher: a checkpoint, a bundled model "
                       "(e.g. person) or mediapipe / mediapipe-landscape (needs ai-edge-litert and the mediapipe wheel)")
@@ -94,12 +98,15 @@ def add_arguments(parser) -> None:
     data.add_argument("--scale", type=float, nargs=2, default=S, metavar=("MIN", "MAX"), help=f"random rescale range (default: {D.augment.scale[0]} {D.augment.scale[1]})")
     data.add_argument("--scale-long-side", dest="long_side", type=positive_int, default=S, metavar="PIXELS",
                       help="rescale relative to this longer side (the input size the model will run at) instead of each image's own")
+    data.add_argument("--class-aware-crop", type=float, default=S, metavar="P", help="with probability P a crop holds a class drawn "
+                      "uniformly from the image's (thin and rare classes seen as often as the road; needs --crop-size; default: 0)")
     data.add_argument("--hflip", type=float, default=S, metavar="P", help=f"horizontal flip probability (default: {D.augment.hflip})")
     data.add_argument("--vflip", type=float, default=S, metavar="P", help=f"vertical flip probability (default: {D.augment.vflip})")
     data.add_argument("--rotation", type=float, default=S, metavar="DEGREES", help="random rotation ± (default: 0)")
     data.add_argument("--color-jitter", type=float, default=S, help=f"brightness/contrast/saturation ± (default: {D.augment.color_jitter})")
     data.add_argument("--no-shuffle", dest="shuffle", action="store_false", default=S, help="keep the training images in file order")
-    data.add_argument("--train-split", default=S)
+    data.add_argument("--train-split", default=S, metavar="SPLIT", help=f"the split to train on; splits joined by '+' train on all of them, "
+                      f"e.g. train+val for the final fit of a recipe chosen on held-out groups (default: {D.train_split})")
     data.add_argument("--val-split", default=S)
     data.add_argument("--val-groups", type=group_list, default=S, metavar="G1,G2", help="validate on these groups (from both splits) and train on "
                       "the rest: whole sequences held out, so that the score is on scenes never seen (e.g. CamVid's 0006R0)")

@@ -83,7 +83,20 @@ def not_a_file(path: Path) -> str:
 
 
 def list_samples(root: str | Path, split: str, require_masks: bool = True) -> list[Sample]:
-    """Pair DIR/images/<split>/<id>.* with DIR/masks/<split>/<id>.png, sorted by id."""
+    """Pair DIR/images/<split>/<id>.* with DIR/masks/<split>/<id>.png, sorted by id.
+
+    Splits joined by "+" ("train+val": the final fit once a recipe is chosen) are listed one after
+    the other; an id in two of them is refused, since it would be one photo counted twice.
+    """
+    if "+" in split:
+        samples, seen = [], {}
+        for part in split.split("+"):
+            for sample in list_samples(root, part, require_masks):
+                if sample.id in seen:
+                    raise DataError(f"{sample.image_path}: id {sample.id!r} is in splits {seen[sample.id]!r} and {part!r} of {split!r}")
+                seen[sample.id] = part
+                samples.append(sample)
+        return samples
     root = Path(root)
     image_dir, mask_dir = root / "images" / split, root / "masks" / split
     if not image_dir.is_dir():

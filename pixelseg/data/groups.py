@@ -68,7 +68,8 @@ def group_split(root, train_split: str, val_split: str, groups: list[str], patte
     _, held_val = hold_out_known(val, compiled, groups)
     if not kept:
         raise DataError(f"{root}: holding out {', '.join(groups)} leaves no training image in split {train_split!r}")
-    return kept, held_train + held_val
+    in_train = {s.id for s in held_train}  # a final fit ("train+val") lists val's images on both sides
+    return kept, held_train + [s for s in held_val if s.id not in in_train]
 
 
 def hold_out_known(samples: list[Sample], pattern: re.Pattern, groups: list[str]) -> tuple[list[Sample], list[Sample]]:

@@ -46,6 +46,43 @@ class RandomScale(v2.Transform):
         return TF.resize(inpt, size, interpolation=v2.InterpolationMode.BILINEAR, antialias=True)
 
 
+class ClassAwareCrop(v2.RandomCrop):
+    """RandomCrop (padding masks with 255) that, with probability `p`, makes sure of one class: a class
+    drawn uniformly from those in the mask, and the crop placed at random among those that hold a
+    random pixel of it. Drawing the class, not the pixel, uniformly is what favours the thin and rare
+    ones (a pole or a cyclist is as likely as the road), without counting pixels over the data set
+    (the class-uniform sampling of Panoptic-DeepLab and DAFormer's rare-class sampling, per crop).
+    """
+
+    def __init__(self, size, p: float):
+        super().__init__(size, pad_if_needed=True, fill=FILL)
+        self.p = p
+
+    def make_params(self, flat_inputs):
+        params = super().make_params(flat_inputs)
+        if float(torch.rand(())) >= self.p:
+            return params
+        mask = next(x for x in flat_inputs if isinstance(x, tv_tensors.Mask))
+        classes = [c for c in mask.unique().tolist() if c != IGNORE_INDEX]
+        if not classes:
+            return params
+        chosen = classes[int(torch.randint(len(classes), ()))]
+        where = (mask.reshape(mask.shape[-2:]) == chosen).nonzero()        # (N, 2) rows, columns
+        y, x = where[int(torch.randint(len(where), ()))].tolist()
+        pad_left, pad_top, pad_right, pad_bottom = params["padding"]
+        y, x = y + pad_top, x + pad_left                                     # in the padded image
+        padded_h = mask.shape[-2] + pad_top + pad_bottom
+        padded_w = mask.shape[-1] + pad_left + pad_right
+        crop_h, crop_w = params["height"], params["width"]
+        # Tops (lefts) whose crop holds row y (column x) and stays inside the padded image.
+        low_top, high_top = max(0, y - crop_h + 1), min(y, padded_h - crop_h)
+        low_left, high_left = max(0, x - crop_w + 1), min(x, padded_w - crop_w)
+        params["top"] = int(torch.randint(low_top, high_top + 1, ()))
+        params["left"] = int(torch.randint(low_left, high_left + 1, ()))
+        params["needs_crop"] = padded_h > crop_h or padded_w > crop_w
+        return params
+
+
 @dataclass
 class AugmentConfig:
     """What the training augmentation does. Sizes are (H, W); None = keep the image size."""
@@ -57,6 +94,7 @@ class AugmentConfig:
     vflip: float = 0.0
     rotation: float = 0.0  # degrees, ±
     color_jitter: float = 0.2  # brightness, contrast and saturation ± this fraction
+    class_aware_crop: float = 0.0  # probability that a crop holds a class drawn uniformly from the mask's (ClassAwareCrop)
 
 
 class JointTransform:
@@ -71,7 +109,7 @@ class JointTransform:
 
 
 def train_transform(config: AugmentConfig) -> JointTransform:
-    """The training pipeline: scale, rotate, crop (padding 255 in masks), flip, colour jitter."""
+    """The training pipeline: scale, rotate, crop (padding 255 in masks; class-aware if asked), flip, colour jitter."""
     steps: list[v2.Transform] = []
     if tuple(config.scale) != (1.0, 1.0) or config.long_side:  # tuple(): a config file gives lists
         steps.append(RandomScale(*config.scale, long_side=config.long_side))
@@ -80,7 +118,7 @@ def train_transform(config: AugmentConfig) -> JointTransform:
         # rotates masks with nearest whatever this says.
         steps.append(v2.RandomRotation(config.rotation, interpolation=v2.InterpolationMode.BILINEAR, fill=FILL))
     if config.crop_size is not None:
-        steps.append(v2.RandomCrop(config.crop_size, pad_if_needed=True, fill=FILL))
+        steps.append(ClassAwareCrop(config.crop_size, config.class_aware_crop))
     if config.hflip:
         steps.append(v2.RandomHorizontalFlip(config.hflip))
     if config.vflip:

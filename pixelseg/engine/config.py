@@ -55,12 +55,14 @@ class TrainConfig:
     warmup_steps: int = 50
     min_lr_factor: float = 0.0         # the schedule never goes below lr × this
     grad_clip: float | None = None     # max global gradient norm; None = no clipping
-    loss: str = "ce"                   # ce | dice | ce+dice | focal
-    loss_weights: dict = field(default_factory=dict)   # "ce+dice" terms, e.g. {"ce": 1.0, "dice": 0.5}
+    loss: str = "ce"                   # ce | dice | ce+dice | focal | ohem | ohem+dice
+    loss_weights: dict = field(default_factory=dict)   # a sum's terms, e.g. {"ce": 1.0, "dice": 0.5}
     class_weights: str = "none"        # none | inverse | median | a file of C numbers (ce and focal)
     max_class_weight: float | None = None
     focal_gamma: float = 2.0
     dice_smooth: float = 1.0
+    ohem_threshold: float = 0.7        # ohem: pixels whose true class has a probability below this count
+    ohem_min_kept: float = 0.1         # ohem: and at least this fraction of the pixels, the hardest
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     shuffle: bool = True
     train_split: str = "train"
@@ -126,6 +128,12 @@ class TrainConfig:
         long_side = self.augment.long_side
         if long_side is not None and (not isinstance(long_side, int) or long_side < 1):
             raise ConfigError(f"augment.long_side must be a positive integer, got {long_side!r}")
+        if not 0 <= self.augment.class_aware_crop <= 1:
+            raise ConfigError(f"augment.class_aware_crop is a probability (0 to 1), got {self.augment.class_aware_crop!r}")
+        if self.augment.class_aware_crop and self.augment.crop_size is None:
+            raise ConfigError("augment.class_aware_crop places crops: set augment.crop_size (--crop-size) too")
+        if not 0 < self.ohem_threshold <= 1 or not 0 <= self.ohem_min_kept <= 1:
+            raise ConfigError(f"ohem_threshold must be in (0, 1] and ohem_min_kept in [0, 1], got {self.ohem_threshold!r} and {self.ohem_min_kept!r}")
         for key in ("lr", "time_budget", "grad_clip", "max_class_weight"):
             value = getattr(self, key)
             if value is not None and not value > 0:

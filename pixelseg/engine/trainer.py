@@ -2,7 +2,7 @@
 train_one_epoch, validate, save_epoch), the pieces below it in that order.
 
     data folder -> SegmentationFolder + joint augmentation -> model (registry)
-    -> loss (ce | dice | ce+dice | focal; 255 ignored; multiclass or binary mode) -> AdamW or SGD, warm-up + poly/cosine
+    -> loss (ce | dice | ce+dice | focal | ohem | ohem+dice; 255 ignored; multiclass or binary mode) -> AdamW or SGD, warm-up + poly/cosine
     -> every epoch: validation confusion matrix -> metrics.csv, TensorBoard, curves.png,
        predictions/epoch_XXX.png, best.pt, last.pt
     until --epochs, --time-budget or --patience ends it.
@@ -335,7 +335,8 @@ def build_parts(config: TrainConfig, device: torch.device, world: distributed.Di
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     # The dataset checked every mask once (build_data): the loss need not check the targets again each step.
     loss_fn = build_loss(config.loss, class_weights(config, train_set), mode=config.mode, weights=config.loss_weights, gamma=config.focal_gamma,
-                         smooth=config.dice_smooth, check_targets=False).to(device)
+                         smooth=config.dice_smooth, ohem_threshold=config.ohem_threshold, ohem_min_kept=config.ohem_min_kept,
+                         check_targets=False).to(device)
     scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
     teacher = None
     if config.teacher is not None:

@@ -82,3 +82,21 @@ def test_holding_out_every_training_group_is_refused(tmp_path):
     write_split(tmp_path, "val", ["B_1"])
     with pytest.raises(DataError, match="leaves no training image"):
         group_split(tmp_path, "train", "val", ["A"])
+
+
+def test_a_final_fit_trains_on_both_splits_but_never_on_the_held_out_group(tmp_path):
+    (tmp_path / "classes.txt").write_text("a\nb\n")
+    write_split(tmp_path, "train", ["A_1", "B_1", "C_1"])
+    write_split(tmp_path, "val", ["A_9", "B_9"])
+    train, held = group_split(tmp_path, "train+val", "val", ["B"])
+    assert [s.id for s in train] == ["A_1", "C_1", "A_9"]  # val's seen scenes now train too
+    assert [s.id for s in held] == ["B_1", "B_9"]            # each held-out image once
+    assert len(SegmentationFolder(tmp_path, "train+val")) == 5
+
+
+def test_an_id_in_two_joined_splits_is_refused(tmp_path):
+    (tmp_path / "classes.txt").write_text("a\nb\n")
+    write_split(tmp_path, "train", ["A_1", "B_1"])
+    write_split(tmp_path, "val", ["B_1"])
+    with pytest.raises(DataError, match=r"val.*B_1\.png: id 'B_1' is in splits 'train' and 'val'"):
+        SegmentationFolder(tmp_path, "train+val")

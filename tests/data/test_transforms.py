@@ -12,6 +12,8 @@ CONFIGS = [
     AugmentConfig(crop_size=(40, 56), scale=(0.5, 2.0), hflip=0.5, rotation=25, color_jitter=0.3),
     AugmentConfig(crop_size=(90, 90), scale=(1.0, 1.0), hflip=0.5, vflip=0.5, rotation=0, color_jitter=0.0),  # crop > image: padding
     AugmentConfig(crop_size=None, scale=(0.3, 0.6), hflip=1.0, rotation=10, color_jitter=0.0),  # downscaling
+    AugmentConfig(crop_size=(40, 56), scale=(0.5, 2.0), hflip=0.5, class_aware_crop=1.0, color_jitter=0.0),
+    AugmentConfig(crop_size=(90, 90), scale=(1.0, 1.0), class_aware_crop=0.5, color_jitter=0.0),  # crop > image
 ]
 
 
@@ -158,3 +160,31 @@ def test_long_side_alone_builds_a_pipeline():
     config = AugmentConfig(scale=(1.0, 1.0), long_side=32, hflip=0.0, color_jitter=0.0)
     _, out_mask = train_transform(config)(torch.zeros(3, 64, 128, dtype=torch.uint8), torch.zeros(64, 128, dtype=torch.uint8))
     assert tuple(out_mask.shape) == (16, 32)
+
+
+def test_class_aware_crops_always_hold_the_rare_class():
+    # One 3×3 patch of class 9 in a 120×160 mask of 0s: a 24×32 random crop holds it about 1 time in 200;
+    # a class-aware crop with p = 1 draws 9 half of the time, and then always holds it (and its image too).
+    mask = np.zeros((120, 160), np.uint8)
+    mask[100:103, 7:10] = 9
+    transform = train_transform(AugmentConfig(crop_size=(24, 32), scale=(1.0, 1.0), hflip=0, color_jitter=0, class_aware_crop=1.0))
+    torch.manual_seed(0)
+    held = 0
+    for _ in range(400):
+        out_image, out_mask = transform(encode(mask), torch.from_numpy(mask))
+        assert tuple(out_mask.shape) == (24, 32) and 255 not in out_mask  # inside the image: no padding
+        if (out_mask == 9).any():
+            held += 1
+            assert ((out_image[0] == 30 + 40 * 9) == (out_mask == 9)).all()
+    assert 160 <= held <= 240  # class 9 drawn in about half the crops (0 or 9, uniformly)
+    plain = train_transform(AugmentConfig(crop_size=(24, 32), scale=(1.0, 1.0), hflip=0, color_jitter=0))
+    assert sum(bool((plain(encode(mask), torch.from_numpy(mask))[1] == 9).any()) for _ in range(400)) < 20
+
+
+def test_class_aware_crop_of_a_small_image_pads_and_keeps_every_pixel():
+    mask = block_mask(30, 40, block=5, values=(1, 2, 3))
+    transform = train_transform(AugmentConfig(crop_size=(50, 60), scale=(1.0, 1.0), hflip=0, color_jitter=0, class_aware_crop=1.0))
+    for seed in range(20):
+        torch.manual_seed(seed)
+        _, out_mask = transform(encode(mask), torch.from_numpy(mask))
+        assert int((out_mask != 255).sum()) == 30 * 40  # the whole image is inside the padded crop
