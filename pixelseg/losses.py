@@ -186,7 +186,7 @@ class OhemCrossEntropyLoss(SegmentationLoss):
         # the counted ones would wait for the device); the threshold is whichever keeps more.
         k = max(1, int(self.min_kept * hardness.numel()))
         kth = hardness.flatten().kthvalue(hardness.numel() - k + 1).values
-        cut = torch.minimum(kth, torch.tensor(-math.log(self.threshold), device=nll.device))
+        cut = kth.clamp(max=-math.log(self.threshold))
         kept = valid & (hardness >= cut)
         return _valid_mean(nll, self._pixel_weights(index, valid, classes) * kept)
 

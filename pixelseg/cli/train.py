@@ -99,7 +99,7 @@ def add_arguments(parser) -> None:
     data.add_argument("--scale-long-side", dest="long_side", type=positive_int, default=S, metavar="PIXELS",
                       help="rescale relative to this longer side (the input size the model will run at) instead of each image's own")
     data.add_argument("--class-aware-crop", type=float, default=S, metavar="P", help="with probability P a crop holds a class drawn "
-                      "uniformly from the image's (thin and rare classes seen as often as the road; needs --crop-size; default: 0)")
+                      f"uniformly from the image's (thin and rare classes seen as often as the road; needs --crop-size; default: {D.augment.class_aware_crop})")
     data.add_argument("--hflip", type=float, default=S, metavar="P", help=f"horizontal flip probability (default: {D.augment.hflip})")
     data.add_argument("--vflip", type=float, default=S, metavar="P", help=f"vertical flip probability (default: {D.augment.vflip})")
     data.add_argument("--rotation", type=float, default=S, metavar="DEGREES", help="random rotation ± (default: 0)")

@@ -62,14 +62,15 @@ def group_split(root, train_split: str, val_split: str, groups: list[str], patte
     """(training samples, held-out samples): the images of `groups` from both splits are held out,
     the rest of `train_split` trains; the rest of `val_split` (the scenes training has seen) neither."""
     compiled = group_pattern(pattern)
-    train, val = list_samples(root, train_split), list_samples(root, val_split)
+    train = list_samples(root, train_split)
+    in_train = {s.image_path for s in train}  # a final fit ("train+val") lists val's images in train already
+    val = [s for s in list_samples(root, val_split) if s.image_path not in in_train]
     hold_out(train + val, compiled, groups, where=f"{root} (splits {train_split!r} and {val_split!r})")
     kept, held_train = hold_out_known(train, compiled, groups)
     _, held_val = hold_out_known(val, compiled, groups)
     if not kept:
         raise DataError(f"{root}: holding out {', '.join(groups)} leaves no training image in split {train_split!r}")
-    in_train = {s.id for s in held_train}  # a final fit ("train+val") lists val's images on both sides
-    return kept, held_train + [s for s in held_val if s.id not in in_train]
+    return kept, held_train + held_val
 
 
 def hold_out_known(samples: list[Sample], pattern: re.Pattern, groups: list[str]) -> tuple[list[Sample], list[Sample]]:
