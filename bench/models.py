@@ -18,6 +18,9 @@ With --profile, each model's bf16 + channels_last training step is also run unde
 and its time split by the kind of operator (convolutions forward and backward, with their GFLOP/s;
 batch norm; the loss; copies and casts; ...), so a low % can be traced to what is not arithmetic.
 
+Like `pixelseg train` on a CPU, the run first makes malloc keep the memory a step frees
+(pixelseg/runtime/allocator.py), for every model alike; --default-malloc measures without that.
+
 Every figure is the best over 3 rounds through all the models (1 with --quick): on a shared machine
 other processes only ever add time, so the best is the steadiest estimate of what a model costs, and
 rounds spread each model's chances over the whole run.
@@ -39,6 +42,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 import pixelseg
+from pixelseg.runtime.allocator import keep_freed_memory
 
 NUM_CLASSES = 21  # PASCAL VOC's, the FCN paper's setting
 # Precision settings: name -> (bf16 autocast, channels_last).
@@ -235,9 +239,11 @@ def measure_round(model: nn.Module, result: Result, quick: bool) -> None:
         for setting in SETTINGS:
             seconds = inference_time(model, (1, 3, size, size), setting, repeats=3 if quick else 10, budget_s=3.0)
             keep_best(result.latency_ms, f"{size}/{setting}", seconds * 1e3, better=min)
+    # One timed step per round of the full run (3 rounds); --quick's single round times 3 steps, so
+    # that its figure too is a best of 3 rather than whatever one step met.
     for setting in ("fp32", "bf16_cl"):
-        keep_best(result.infer_images_per_s, setting, 8 / inference_time(model, (8, 3, 256, 256), setting, repeats=1))
-        keep_best(result.train_images_per_s, setting, 8 / train_time(model, setting, repeats=1))
+        keep_best(result.infer_images_per_s, setting, 8 / inference_time(model, (8, 3, 256, 256), setting, repeats=3 if quick else 1))
+        keep_best(result.train_images_per_s, setting, 8 / train_time(model, setting, repeats=3 if quick else 1))
 
 
 def fraction(gflops_per_image: float, images_per_s: float, ceiling: float) -> str:
@@ -308,7 +314,11 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, from: {', '.join(MODELS)}")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--profile", action="store_true", help="also split each model's bf16 training step by kind of operator")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's malloc as it is (pixelseg train makes it keep freed memory: runtime/allocator.py)")
     args = parser.parse_args()
+    if not args.default_malloc:
+        keep_freed_memory()  # as `pixelseg train` does on a CPU, for every model alike
     names = args.models.split(",")
     unknown = set(names) - set(MODELS)
     if unknown:

@@ -2,11 +2,12 @@
 
     python bench/train_step.py                                  # main before issue 16's merge vs HEAD
     python bench/train_step.py --commits 9a1d1ac,HEAD --models unet,lraspp --rounds 3
+    python bench/train_step.py --commits e391624,HEAD --models unet --loss ce+dice --size 256
 
 bench/models.py times a bare model step (forward, loss, backward, optimizer); this times the whole
 trainer loop that a user runs: the data path, augmentation, the loss bookkeeping, NaN checks and any
 sync with the host. Each commit is checked out into a temporary git worktree and run with the same
-Python, on the same synthetic data (320 training images of 128², 8 validation images so that the
+Python, on the same synthetic data (320 training images of 128² unless --size, 8 validation images so that the
 epoch's time is the training steps'), for two epochs; the figure is epoch 2's `seconds` from
 metrics.csv divided by its steps (epoch 1 pays for first-call costs). Rounds alternate the commits so
 that a busy moment hits both, and the best round counts (other processes only ever add time).
@@ -33,9 +34,9 @@ def checkout(commit: str, into: Path) -> Path:
     return tree
 
 
-def step_seconds(tree: Path, data: Path, model: str, precision: str, out: Path) -> float:
+def step_seconds(tree: Path, data: Path, model: str, precision: str, loss: str, out: Path) -> float:
     command = [sys.executable, "-m", "pixelseg", "train", "--data", str(data), "--model", model, "--epochs", "2",
-               "--batch-size", str(BATCH), "--precision", precision, "--preview-images", "0", "--quiet",
+               "--batch-size", str(BATCH), "--precision", precision, "--loss", loss, "--preview-images", "0", "--quiet",
                "--overwrite", "--out", str(out)]
     subprocess.run(command, env={**os.environ, "PYTHONPATH": str(tree)}, check=True, cwd=tree, stdout=subprocess.DEVNULL)
     with open(out / "metrics.csv") as f:
@@ -49,6 +50,8 @@ def main() -> None:
     parser.add_argument("--commits", default="0474c04^1,HEAD", help="comma-separated revisions (default: before issue 16's merge, and HEAD)")
     parser.add_argument("--models", default="unet,lraspp")
     parser.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
+    parser.add_argument("--loss", default="ce", help="the --loss of pixelseg train (default ce)")
+    parser.add_argument("--size", type=int, default=128, help="side of the synthetic square images (default 128)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -59,7 +62,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="train-step-") as tmp:
         tmp = Path(tmp)
-        data = generate_dataset(tmp / "data", train=40 * BATCH, val=BATCH, size=128, seed=0, progress=False)
+        data = generate_dataset(tmp / "data", train=40 * BATCH, val=BATCH, size=args.size, seed=0, progress=False)
         trees = {commit: checkout(commit, tmp) for commit in commits}
         try:
             best: dict[tuple[str, str], float] = {}
@@ -67,7 +70,7 @@ def main() -> None:
                 order = commits if round_ % 2 == 0 else commits[::-1]
                 for model in models:
                     for commit in order:
-                        seconds = step_seconds(trees[commit], data, model, args.precision, tmp / "run")
+                        seconds = step_seconds(trees[commit], data, model, args.precision, args.loss, tmp / "run")
                         key = (model, commit)
                         best[key] = min(best.get(key, float("inf")), seconds)
                         print(f"round {round_ + 1} {model:8s} {commit:12s} {seconds * 1000:7.1f} ms/step", flush=True)
@@ -75,7 +78,7 @@ def main() -> None:
             for tree in trees.values():
                 subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, check=False)
 
-    print(f"\nbest of {args.rounds} rounds, {args.precision}, batch {BATCH} at 128², ms per step:")
+    print(f"\nbest of {args.rounds} rounds, {args.precision}, loss {args.loss}, batch {BATCH} at {args.size}², ms per step:")
     print(f"{'model':8s} " + " ".join(f"{c:>12s}" for c in commits) + "   ratio (last/first)")
     for model in models:
         times = [best[(model, c)] for c in commits]

@@ -201,18 +201,26 @@ class DiceLoss(SegmentationLoss):
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         index, valid = prepare_target(logits, target, self.mode, self.ignore_index, self.check_targets)
         logits = logits.float()
-        v = valid.unsqueeze(1).float()                                      # (B, 1, H, W)
+        v = valid.float()                                                   # (B, H, W)
         if self.mode == "binary":
-            probs = logits.sigmoid()                                        # (B, 1, H, W): foreground only
-            onehot = (index == 1).unsqueeze(1).float()                      # (B, 1, H, W)
+            probs = logits[:, 0].sigmoid()                                  # (B, H, W): foreground only
+            truth = (index == 1).float() * v                                # (B, H, W)
+            intersection = (probs * truth).sum().view(1)                    # (1,)
+            target_size = truth.sum().view(1)
+            predicted_size = (probs * v).sum().view(1)
         else:
+            # Per-class sums without a one-hot (B, C, H, W) target: the intersection only needs each
+            # pixel's probability of its true class, added into that class's bin.
+            classes = logits.shape[1]
             probs = logits.softmax(1)                                       # (B, C, H, W)
-            onehot = F.one_hot(index.masked_fill(~valid, 0), logits.shape[1]).permute(0, 3, 1, 2).float()
-        probs, onehot = probs * v, onehot * v                               # ignored pixels count nowhere
-        intersection = (probs * onehot).sum((0, 2, 3))                      # (C,)
-        sizes = probs.sum((0, 2, 3)) + onehot.sum((0, 2, 3))                # (C,)  |A| + |B|
-        dice = (2 * intersection + self.smooth) / (sizes + self.smooth).clamp(min=1e-12)
-        present = (onehot.sum((0, 2, 3)) > 0).float()                      # (C,)
+            safe = index.masked_fill(~valid, 0)                             # (B, H, W)
+            p_true = probs.gather(1, safe.unsqueeze(1)).flatten() * v.flatten()                        # (B·H·W,)
+            bins = torch.zeros(classes, device=logits.device)
+            intersection = bins.index_add(0, safe.flatten(), p_true)                                       # (C,)
+            target_size = bins.index_add(0, safe.flatten(), v.flatten())                                   # (C,)
+            predicted_size = torch.einsum("bchw,bhw->c", probs, v)         # (C,): ignored pixels count nowhere
+        dice = (2 * intersection + self.smooth) / (predicted_size + target_size + self.smooth).clamp(min=1e-12)
+        present = (target_size > 0).float()                                 # (C,)
         # The mean of 1 - dice over the present classes; 0 (still on the graph) when none is present.
         # Arithmetic instead of `if present.any()`: no step waits for the device.
         return ((1 - dice) * present).sum() / present.sum().clamp(min=1)
@@ -227,6 +235,7 @@ class CombinedLoss(nn.Module):
         self.weights = {name: float(weights.get(name, 1.0)) for name in parts}
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()  # once for all the terms (each would cast a bf16 output itself), and one cast back in backward
         return sum(self.weights[name] * part(logits, target) for name, part in self.parts.items())
 
 

@@ -132,6 +132,35 @@ def test_soft_dice_with_probabilities_and_its_gradient():
     assert logits.grad.abs().sum() > 0
 
 
+def one_hot_dice(logits: torch.Tensor, target: torch.Tensor, smooth: float) -> torch.Tensor:
+    """The definition, written out with a one-hot target: the reference for DiceLoss's bins."""
+    valid = (target != 255).unsqueeze(1).float()
+    probs = logits.float().softmax(1) * valid
+    truth = F.one_hot(target.masked_fill(target == 255, 0), logits.shape[1]).permute(0, 3, 1, 2).float() * valid
+    dice = (2 * (probs * truth).sum((0, 2, 3)) + smooth) / (probs.sum((0, 2, 3)) + truth.sum((0, 2, 3)) + smooth)
+    present = truth.sum((0, 2, 3)) > 0
+    return (1 - dice[present]).mean() if present.any() else logits.sum() * 0
+
+
+def test_dice_and_its_gradient_equal_the_one_hot_definition_on_random_cases():
+    generator = torch.Generator().manual_seed(0)
+    for case in range(40):
+        batch, classes = int(torch.randint(1, 4, (1,), generator=generator)), int(torch.randint(2, 7, (1,), generator=generator))
+        height, width = (int(n) for n in torch.randint(1, 9, (2,), generator=generator))
+        logits = (3 * torch.randn(batch, classes, height, width, generator=generator)).requires_grad_()
+        # A random subset of the classes (some absent from the batch) and some pixels ignored.
+        target = torch.randint(0, max(1, classes - case % 3), (batch, height, width), generator=generator)
+        target[torch.rand(batch, height, width, generator=generator) < 0.2] = 255
+        smooth = [0.0, 1.0][case % 2]
+        loss = DiceLoss(smooth=smooth)(logits, target)
+        reference_logits = logits.detach().clone().requires_grad_()
+        reference = one_hot_dice(reference_logits, target, smooth)
+        assert loss.item() == pytest.approx(reference.item(), abs=1e-5), f"case {case}"
+        loss.backward()
+        reference.backward()
+        torch.testing.assert_close(logits.grad, reference_logits.grad, atol=1e-6, rtol=1e-4, msg=f"case {case}")
+
+
 def test_binary_dice_scores_the_foreground():
     target = torch.tensor([[[1, 0], [1, 255]]])
     foreground = torch.tensor([[[1, 1], [0, 1]]])  # the last pixel is ignored

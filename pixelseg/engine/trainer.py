@@ -42,6 +42,7 @@ from pixelseg.engine.schedules import lr_factor, step_progress
 from pixelseg.errors import DataError, TrainingError
 from pixelseg.losses import build_loss
 from pixelseg.models.registry import create_model
+from pixelseg.runtime.allocator import keep_freed_memory
 from pixelseg.runtime.device import resolve_device
 from pixelseg.runtime.outputs import class_ids, mode_of, output_maps
 from pixelseg.runtime.precision import autocast
@@ -82,6 +83,8 @@ def _train(config: TrainConfig, device: torch.device, world: distributed.DistInf
     """The whole run, top to bottom: set up, then epoch after epoch train, validate, save."""
     out = Path(config.out)
     check_hardware(config, device, world)
+    if device.type == "cpu":
+        keep_freed_memory()  # every step reuses the last step's pages instead of faulting in new ones
     # Same seed on every rank: every process builds identical initial weights (DDP also broadcasts
     # rank 0's). Re-seeded per rank below, so the ranks' augmentations differ.
     seed_everything(config.seed)
