@@ -4,12 +4,13 @@ A training step allocates and frees the same large activations and gradients eve
 malloc serves a block above its mmap threshold (which it never raises past 32 MiB) with fresh pages
 from mmap and unmaps them again at free, so every step pays the kernel to fault in and zero those
 pages anew: the (8, 21, 256, 256) fp32 logits of bench/models.py are 44 MiB, and casting them took
-17 ms with fresh pages against 3.5 ms with reused ones. Over a whole U-Net step that was 15-20%
-(docs/benchmarks.md, "Models"). PyTorch's CPU tuning advice is the same cure by another route
-(jemalloc or tcmalloc through LD_PRELOAD); `keep_freed_memory` needs no preload.
+17 ms with fresh pages against 3.5 ms with reused ones. A whole U-Net step took 15% less time, a
+CamVid epoch 17% less (docs/benchmarks.md, "Models" run 5, and "CamVid: choices on the held-out
+sequence"). PyTorch's CPU tuning advice is the same cure by another route (jemalloc or tcmalloc
+through LD_PRELOAD); `keep_freed_memory` needs no preload.
 
-The price: the process keeps its peak memory after the step instead of shrinking between steps,
-which for a training loop that reaches the same peak every step costs nothing. Set
+The price: the process keeps its peak memory between steps instead of shrinking, and the heap
+fragments a little (the CamVid run's peak resident memory: 2048 MiB against 1942). Set
 PIXELSEG_KEEP_FREED_MEMORY=0 to leave malloc as it was.
 """
 from __future__ import annotations
