@@ -317,12 +317,12 @@ def main() -> None:
     parser.add_argument("--default-malloc", action="store_true",
                         help="leave glibc's malloc as it is (pixelseg train makes it keep freed memory: runtime/allocator.py)")
     args = parser.parse_args()
-    if not args.default_malloc:
-        keep_freed_memory()  # as `pixelseg train` does on a CPU, for every model alike
     names = args.models.split(",")
     unknown = set(names) - set(MODELS)
     if unknown:
         parser.error(f"unknown models: {', '.join(sorted(unknown))}")
+    if not args.default_malloc:
+        keep_freed_memory()  # as `pixelseg train` does on a CPU, for every model alike
     load_before = os.getloadavg()
     repeats = 1 if args.quick else 3
     # Measured before and after the models, the better kept: a busy moment lowers it.

@@ -214,10 +214,11 @@ class DiceLoss(SegmentationLoss):
             classes = logits.shape[1]
             probs = logits.softmax(1)                                       # (B, C, H, W)
             safe = index.masked_fill(~valid, 0)                             # (B, H, W)
-            p_true = probs.gather(1, safe.unsqueeze(1)).flatten() * v.flatten()                        # (B·H·W,)
+            pixel_class, counted = safe.flatten(), v.flatten()              # (B·H·W,) each
+            p_true = probs.gather(1, safe.unsqueeze(1)).flatten() * counted # (B·H·W,)
             bins = torch.zeros(classes, device=logits.device)
-            intersection = bins.index_add(0, safe.flatten(), p_true)                                       # (C,)
-            target_size = bins.index_add(0, safe.flatten(), v.flatten())                                   # (C,)
+            intersection = bins.index_add(0, pixel_class, p_true)           # (C,)
+            target_size = bins.index_add(0, pixel_class, counted)           # (C,)
             predicted_size = torch.einsum("bchw,bhw->c", probs, v)         # (C,): ignored pixels count nowhere
         dice = (2 * intersection + self.smooth) / (predicted_size + target_size + self.smooth).clamp(min=1e-12)
         present = (target_size > 0).float()                                 # (C,)

@@ -42,10 +42,11 @@ class Case:
     named: tuple[str, ...]            # each must appear in the output
     setup: Callable[[Path], None] | None = None
     writes: tuple[str, ...] = ()      # globs (relative to the case's folder) that may appear or change
+    env: tuple[tuple[str, str], ...] = ()   # environment variables set for the case
 
 
-def case(id: str, args: str, code: int, *named: str, setup=None, writes=()):
-    return pytest.param(Case(args, code, named, setup, tuple(writes)), id=id)
+def case(id: str, args: str, code: int, *named: str, setup=None, writes=(), env=None):
+    return pytest.param(Case(args, code, named, setup, tuple(writes), tuple((env or {}).items())), id=id)
 
 
 # ---- setups: each changes the case's folder (data/ is a fresh copy of the tiny data set) ----------
@@ -137,6 +138,8 @@ CASES = [
     case("train-split-joined-missing", f"{TRAIN} --train-split train+nosuch", 1, "images/nosuch", "split 'nosuch' not found"),
     case("train-split-joined-same-id", f"{TRAIN} --train-split train+val", 1, "val/00000.png", "id '00000' is in splits 'train' and 'val'"),
     case("train-ohem-threshold-0", f"{TRAIN} --loss ohem --ohem-threshold 0", 2, "ohem_threshold", "(0, 1]", "got 0.0"),
+    case("train-keep-freed-memory-not-0-or-1", TRAIN, 2, "PIXELSEG_KEEP_FREED_MEMORY='yes'", "1", "0",
+         env={"PIXELSEG_KEEP_FREED_MEMORY": "yes"}),
     case("train-teacher-unknown", f"{TRAIN} --teacher nosuchmodel", 2, "--teacher nosuchmodel", "person", "mediapipe"),
     case("train-teacher-other-classes", f"{TRAIN} --teacher person", 2, "--teacher person", "differ from the data's"),
     case("train-distill-weight-0", f"{TRAIN} --teacher {{ckpt}} --distill-weight 0", 2, "distill_weight must be positive"),
@@ -362,6 +365,8 @@ def test_bad_input(bad: Case, corpus_source, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # defaults such as runs/check/ land here too, inside the leftover check
     if bad.setup:
         bad.setup(tmp_path)
+    for name, value in bad.env:
+        monkeypatch.setenv(name, value)
     before = snapshot(tmp_path)
     fill = {"data": tmp_path / "data", "ckpt": tmp_path / "ckpt.pt", "tmp": tmp_path, "out": tmp_path / "out"}
     argv = [part.format(**fill) for part in bad.args.split()]
